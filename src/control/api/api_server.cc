@@ -1,0 +1,78 @@
+#include "control/api/api_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+
+namespace xdpmesh {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using local = asio::local::stream_protocol;
+
+ApiServer::ApiServer(asio::io_context& io, const std::string& path) : io_(io), path_(path), acceptor_(io) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  if (std::filesystem::exists(path)) {
+    local::socket probe(io);
+    boost::system::error_code ec;
+    probe.connect(local::endpoint(path), ec);
+    if (!ec)
+      throw std::runtime_error("API socket " + path +
+                               " is in use: another xdpmeshd runs with this api_socket (stop it or change api_socket)");
+    std::filesystem::remove(path);
+  }
+  acceptor_.open(local());
+  acceptor_.bind(local::endpoint(path));
+  chmod(path.c_str(), 0660);
+  acceptor_.listen();
+}
+
+ApiServer::~ApiServer() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  ::unlink(path_.c_str());
+}
+
+void ApiServer::start() { accept(); }
+
+void ApiServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, local::socket sock) {
+    if (ec) return;  // acceptor closed
+    auto s = std::make_shared<local::socket>(std::move(sock));
+    auto buf = std::make_shared<asio::streambuf>(1 << 20);
+    asio::async_read_until(*s, *buf, '\n', [this, s, buf](boost::system::error_code ec2, std::size_t n) {
+      if (ec2) return;
+      std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
+      auto out = std::make_shared<std::string>(json::serialize(dispatch(line)) + "\n");
+      asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, std::size_t) {});
+    });
+    accept();
+  });
+}
+
+json::object ApiServer::dispatch(const std::string& line) {
+  json::object reply;
+  try {
+    json::value v = json::parse(line);
+    const json::object& req = v.as_object();
+    const std::string cmd(req.at("cmd").as_string());
+    auto it = handlers_.find(cmd);
+    if (it == handlers_.end()) {
+      reply["ok"] = false;
+      reply["error"] = "unknown command '" + cmd + "'";
+      return reply;
+    }
+    reply = it->second(req);
+    if (!reply.contains("ok")) reply["ok"] = true;
+  } catch (const std::exception& e) {
+    reply = json::object{};
+    reply["ok"] = false;
+    reply["error"] = std::string("bad request: ") + e.what();
+  }
+  return reply;
+}
+
+}  // namespace xdpmesh

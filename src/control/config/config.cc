@@ -1,0 +1,336 @@
+#include "control/config/config.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+#include <set>
+
+#include "dataplane/core/net_headers.h"
+
+namespace xdpmesh {
+
+std::optional<Ip4> parse_ip4(const std::string& s) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
+  return Ip4{a.s_addr};
+}
+std::optional<Ip6> parse_ip6(const std::string& s) {
+  Ip6 a;
+  if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+  return a;
+}
+std::optional<MacAddr> parse_mac(const std::string& s) {
+  MacAddr m{};
+  unsigned v[6];
+  char tail;
+  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+    return std::nullopt;
+  for (int i = 0; i < 6; ++i) m[i] = static_cast<uint8_t>(v[i]);
+  return m;
+}
+std::string format_ip4(Ip4 a) {
+  char buf[INET_ADDRSTRLEN];
+  in_addr in{a.be};
+  return inet_ntop(AF_INET, &in, buf, sizeof buf);
+}
+std::string format_ip6(const Ip6& a) {
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf);
+}
+std::string format_mac(const uint8_t* m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+uint16_t Config::effective_tunnel_port() const {
+  if (tunnel_port) return tunnel_port;
+  return tunnel_mode == TunnelMode::vxlan ? net::kVxlanPortDefault : net::kGenevePortDefault;
+}
+
+namespace {
+
+// Walks the YAML tree, keeping the key path for messages.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& why) const {
+    const YAML::Mark m = n.Mark();
+    if (m.line >= 0)
+      throw ConfigError(fmt::format("{}:{}:{}: {}: {}", source_, m.line + 1, m.column + 1, key, why));
+    throw ConfigError(fmt::format("{}: {}: {}", source_, key, why));
+  }
+
+  // Rejects keys the schema does not know (typos must not pass silently).
+  void only_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> keys) const {
+    if (!map.IsMap()) fail(map, path, "expected a mapping");
+    for (const auto& kv : map) {
+      const std::string k = kv.first.as<std::string>();
+      bool known = false;
+      for (const char* allowed : keys) known |= k == allowed;
+      if (!known) fail(kv.first, join(path, k), "unknown key");
+    }
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  YAML::Node required(const YAML::Node& map, const std::string& path, const char* key) const {
+    YAML::Node n = map[key];
+    if (!n) fail(map, join(path, key), "required key is missing");
+    return n;
+  }
+
+  std::string str(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key, "expected a string");
+    return n.Scalar();
+  }
+
+  uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
+    if (!n.IsScalar()) fail(n, key, "expected a number");
+    const std::string& s = n.Scalar();
+    std::size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+      v = std::stoull(s, &pos, 10);
+    } catch (const std::exception&) {
+      fail(n, key, fmt::format("'{}' is not a number", s));
+    }
+    if (pos != s.size() || s.empty() || s[0] == '-') fail(n, key, fmt::format("'{}' is not a number", s));
+    if (v < min || v > max) fail(n, key, fmt::format("{} is out of range [{}, {}]", v, min, max));
+    return v;
+  }
+
+  Ip4 ip4(const YAML::Node& n, const std::string& key) const {
+    auto a = parse_ip4(str(n, key));
+    if (!a) fail(n, key, fmt::format("'{}' is not an IPv4 address", n.Scalar()));
+    return *a;
+  }
+  Ip6 ip6(const YAML::Node& n, const std::string& key) const {
+    auto a = parse_ip6(str(n, key));
+    if (!a) fail(n, key, fmt::format("'{}' is not an IPv6 address", n.Scalar()));
+    return *a;
+  }
+  MacAddr mac(const YAML::Node& n, const std::string& key) const {
+    auto m = parse_mac(str(n, key));
+    if (!m) fail(n, key, fmt::format("'{}' is not a MAC address (aa:bb:cc:dd:ee:ff)", n.Scalar()));
+    if ((*m)[0] & 1) fail(n, key, "a multicast MAC cannot be an endpoint's address");
+    return *m;
+  }
+
+  // "10.1.0.0/16" or "fd00::/64"; a bare address is a host prefix.
+  template <typename P>
+  P prefix(const YAML::Node& n, const std::string& key) const {
+    const std::string s = str(n, key);
+    const auto slash = s.find('/');
+    const std::string addr = s.substr(0, slash);
+    P p;
+    constexpr bool v4 = std::is_same_v<P, Ipv4Prefix>;
+    const unsigned bits = v4 ? 32 : 128;
+    if constexpr (v4) {
+      auto a = parse_ip4(addr);
+      if (!a) fail(n, key, fmt::format("'{}' is not an IPv4 prefix", s));
+      p.addr = *a;
+    } else {
+      auto a = parse_ip6(addr);
+      if (!a) fail(n, key, fmt::format("'{}' is not an IPv6 prefix", s));
+      p.addr = *a;
+    }
+    p.len = static_cast<uint8_t>(bits);
+    if (slash != std::string::npos) {
+      const std::string len = s.substr(slash + 1);
+      if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(len) > bits)
+        fail(n, key, fmt::format("'{}' has an invalid prefix length", s));
+      p.len = static_cast<uint8_t>(std::stoul(len));
+    }
+    if (!(mask_prefix(p.addr, p.len) == p.addr))
+      fail(n, key, fmt::format("'{}' has host bits set", s));
+    return p;
+  }
+
+  // An address family is chosen by the text: "10.0.0.0/8" or "fd00::/8".
+  static bool looks_v6(const YAML::Node& n) { return n.IsScalar() && n.Scalar().find(':') != std::string::npos; }
+
+ private:
+  std::string source_;
+};
+
+const std::regex kNameRe("^([a-z0-9][-a-z0-9]*)?[a-z0-9]$");
+
+void check_identity(const Reader& r, const YAML::Node& n, const std::string& key, uint32_t id, uint32_t cluster_id) {
+  if (id < min_identity(cluster_id) || id > max_identity(cluster_id))
+    r.fail(n, key,
+           fmt::format("identity {} is outside cluster {}'s range [{}, {}]", id, cluster_id,
+                       min_identity(cluster_id), max_identity(cluster_id)));
+}
+
+Config parse(const YAML::Node& root, const std::string& source) {
+  Reader r(source);
+  Config c;
+  c.source = source;
+  if (!root || root.IsNull()) throw ConfigError(source + ": the file is empty");
+  r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes"});
+
+  const YAML::Node node = r.required(root, "", "node");
+  r.only_keys(node, "node", {"name", "cluster", "cluster_id"});
+  c.node_name = r.str(r.required(node, "node", "name"), "node.name");
+  c.cluster_name = r.str(r.required(node, "node", "cluster"), "node.cluster");
+  if (c.cluster_name.size() > 32 || !std::regex_match(c.cluster_name, kNameRe))
+    r.fail(node["cluster"], "node.cluster", "must match ^([a-z0-9][-a-z0-9]*)?[a-z0-9]$ and be at most 32 characters");
+  c.cluster_id = static_cast<uint32_t>(r.uint(r.required(node, "node", "cluster_id"), "node.cluster_id", 1, 255));
+  if (c.cluster_name == "default")
+    r.fail(node["cluster"], "node.cluster", "the name 'default' is only allowed with cluster_id 0");
+
+  c.api_socket = root["api_socket"] ? r.str(root["api_socket"], "api_socket")
+                                    : "/run/xdpmesh/" + c.node_name + ".sock";
+
+  const YAML::Node up = r.required(root, "", "uplink");
+  r.only_keys(up, "uplink", {"interface", "ip"});
+  c.uplink = r.str(r.required(up, "uplink", "interface"), "uplink.interface");
+  if (up["ip"]) c.uplink_ip = r.ip4(up["ip"], "uplink.ip");
+
+  if (const YAML::Node t = root["tunnel"]) {
+    r.only_keys(t, "tunnel", {"mode", "port"});
+    if (t["mode"]) {
+      const std::string m = r.str(t["mode"], "tunnel.mode");
+      if (m == "vxlan")
+        c.tunnel_mode = TunnelMode::vxlan;
+      else if (m == "geneve")
+        c.tunnel_mode = TunnelMode::geneve;
+      else
+        r.fail(t["mode"], "tunnel.mode", fmt::format("'{}' is not one of vxlan, geneve", m));
+    }
+    if (t["port"]) c.tunnel_port = static_cast<uint16_t>(r.uint(t["port"], "tunnel.port", 1, 65535));
+  }
+
+  if (const YAML::Node d = root["dataplane"]) {
+    r.only_keys(d, "dataplane", {"queues", "xdp_mode", "bind_mode", "frames_per_worker"});
+    if (d["queues"]) c.queues = static_cast<uint32_t>(r.uint(d["queues"], "dataplane.queues", 1, 64));
+    if (d["frames_per_worker"])
+      c.frames_per_worker =
+          static_cast<uint32_t>(r.uint(d["frames_per_worker"], "dataplane.frames_per_worker", 1024, 1u << 20));
+    if (d["xdp_mode"]) {
+      const std::string m = r.str(d["xdp_mode"], "dataplane.xdp_mode");
+      if (m == "auto") c.xdp_mode = XdpModePref::auto_;
+      else if (m == "native") c.xdp_mode = XdpModePref::native;
+      else if (m == "skb") c.xdp_mode = XdpModePref::skb;
+      else r.fail(d["xdp_mode"], "dataplane.xdp_mode", fmt::format("'{}' is not one of auto, native, skb", m));
+    }
+    if (d["bind_mode"]) {
+      const std::string m = r.str(d["bind_mode"], "dataplane.bind_mode");
+      if (m == "auto") c.bind_mode = BindModePref::auto_;
+      else if (m == "copy") c.bind_mode = BindModePref::copy;
+      else if (m == "zero_copy") c.bind_mode = BindModePref::zero_copy;
+      else r.fail(d["bind_mode"], "dataplane.bind_mode", fmt::format("'{}' is not one of auto, copy, zero_copy", m));
+    }
+  }
+
+  std::set<std::string> ifnames{c.uplink};
+  std::set<uint32_t> ep_v4;
+  if (const YAML::Node pods = root["pods"]) {
+    if (!pods.IsSequence()) r.fail(pods, "pods", "expected a list");
+    for (std::size_t i = 0; i < pods.size(); ++i) {
+      const std::string path = fmt::format("pods[{}]", i);
+      const YAML::Node pn = pods[i];
+      r.only_keys(pn, path, {"interface", "endpoints"});
+      PodInterfaceConfig pc;
+      pc.interface = r.str(r.required(pn, path, "interface"), path + ".interface");
+      if (!ifnames.insert(pc.interface).second) r.fail(pn["interface"], path + ".interface", "interface listed twice");
+      const YAML::Node eps = r.required(pn, path, "endpoints");
+      if (!eps.IsSequence() || eps.size() == 0) r.fail(eps, path + ".endpoints", "expected a non-empty list");
+      for (std::size_t j = 0; j < eps.size(); ++j) {
+        const std::string ep_path = fmt::format("{}.endpoints[{}]", path, j);
+        const YAML::Node en = eps[j];
+        r.only_keys(en, ep_path, {"ipv4", "ipv6", "mac", "identity", "labels"});
+        LocalEndpointConfig ec;
+        if (en["ipv4"]) ec.ipv4 = r.ip4(en["ipv4"], ep_path + ".ipv4");
+        if (en["ipv6"]) ec.ipv6 = r.ip6(en["ipv6"], ep_path + ".ipv6");
+        if (!ec.ipv4 && !ec.ipv6) r.fail(en, ep_path, "an endpoint needs ipv4 or ipv6");
+        if (ec.ipv4 && !ep_v4.insert(ec.ipv4->be).second)
+          r.fail(en["ipv4"], ep_path + ".ipv4", "address used by another endpoint");
+        ec.mac = r.mac(r.required(en, ep_path, "mac"), ep_path + ".mac");
+        const YAML::Node idn = r.required(en, ep_path, "identity");
+        ec.identity = static_cast<uint32_t>(r.uint(idn, ep_path + ".identity", 0, 0xffffff));
+        check_identity(r, idn, ep_path + ".identity", ec.identity, c.cluster_id);
+        if (const YAML::Node ln = en["labels"]) {
+          if (!ln.IsMap()) r.fail(ln, ep_path + ".labels", "expected a mapping of label: value");
+          for (const auto& kv : ln) ec.labels[kv.first.as<std::string>()] = r.str(kv.second, ep_path + ".labels");
+        }
+        pc.endpoints.push_back(std::move(ec));
+      }
+      c.pods.push_back(std::move(pc));
+    }
+  }
+
+  if (const YAML::Node nodes = root["remote_nodes"]) {
+    if (!nodes.IsSequence()) r.fail(nodes, "remote_nodes", "expected a list");
+    std::set<uint32_t> node_ips;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const std::string path = fmt::format("remote_nodes[{}]", i);
+      const YAML::Node nn = nodes[i];
+      r.only_keys(nn, path, {"name", "cluster", "ip", "pod_cidrs", "endpoints", "inner_dst_mac"});
+      RemoteNodeConfig rc;
+      rc.name = r.str(r.required(nn, path, "name"), path + ".name");
+      rc.cluster = nn["cluster"] ? r.str(nn["cluster"], path + ".cluster") : c.cluster_name;
+      rc.ip = r.ip4(r.required(nn, path, "ip"), path + ".ip");
+      if (!node_ips.insert(rc.ip.be).second) r.fail(nn["ip"], path + ".ip", "two remote nodes share this IP");
+      if (nn["inner_dst_mac"]) rc.inner_dst_mac = r.mac(nn["inner_dst_mac"], path + ".inner_dst_mac");
+      if (const YAML::Node cidrs = nn["pod_cidrs"]) {
+        if (!cidrs.IsSequence()) r.fail(cidrs, path + ".pod_cidrs", "expected a list");
+        for (std::size_t j = 0; j < cidrs.size(); ++j) {
+          const std::string k = fmt::format("{}.pod_cidrs[{}]", path, j);
+          if (Reader::looks_v6(cidrs[j]))
+            rc.pod_cidrs6.push_back(r.prefix<Ipv6Prefix>(cidrs[j], k));
+          else
+            rc.pod_cidrs4.push_back(r.prefix<Ipv4Prefix>(cidrs[j], k));
+        }
+      }
+      if (const YAML::Node eps = nn["endpoints"]) {
+        if (!eps.IsSequence()) r.fail(eps, path + ".endpoints", "expected a list");
+        for (std::size_t j = 0; j < eps.size(); ++j) {
+          const std::string ep_path = fmt::format("{}.endpoints[{}]", path, j);
+          const YAML::Node en = eps[j];
+          r.only_keys(en, ep_path, {"ipv4", "ipv6", "identity"});
+          RemoteEndpointConfig ec;
+          if (en["ipv4"]) ec.ipv4 = r.prefix<Ipv4Prefix>(en["ipv4"], ep_path + ".ipv4");
+          if (en["ipv6"]) ec.ipv6 = r.prefix<Ipv6Prefix>(en["ipv6"], ep_path + ".ipv6");
+          if (!ec.ipv4 && !ec.ipv6) r.fail(en, ep_path, "an endpoint needs ipv4 or ipv6");
+          const YAML::Node idn = r.required(en, ep_path, "identity");
+          ec.identity = static_cast<uint32_t>(r.uint(idn, ep_path + ".identity", 2, 0xffffff));
+          rc.endpoints.push_back(ec);
+        }
+      }
+      c.remote_nodes.push_back(std::move(rc));
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+Config load_config_string(const std::string& yaml, const std::string& source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: YAML syntax: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  return parse(root, source_name);
+}
+
+Config load_config_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": cannot open the config file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: YAML syntax: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  return parse(root, path);
+}
+
+}  // namespace xdpmesh

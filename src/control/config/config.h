@@ -1,0 +1,110 @@
+// The daemon's configuration: YAML -> typed, validated values. Every error
+// names file:line:column and the key. Threading: value types; load on the
+// control thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/tables/addr.h"
+#include "dataplane/tables/snapshot.h"
+
+namespace xdpmesh {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using MacAddr = std::array<uint8_t, 6>;
+
+struct Ipv4Prefix {
+  Ip4 addr;
+  uint8_t len = 32;
+};
+struct Ipv6Prefix {
+  Ip6 addr;
+  uint8_t len = 128;
+};
+
+struct LocalEndpointConfig {
+  std::optional<Ip4> ipv4;
+  std::optional<Ip6> ipv6;
+  MacAddr mac{};
+  uint32_t identity = 0;
+  std::map<std::string, std::string> labels;
+};
+
+struct PodInterfaceConfig {
+  std::string interface;
+  std::vector<LocalEndpointConfig> endpoints;
+};
+
+struct RemoteEndpointConfig {
+  std::optional<Ipv4Prefix> ipv4;
+  std::optional<Ipv6Prefix> ipv6;
+  uint32_t identity = 0;
+};
+
+struct RemoteNodeConfig {
+  std::string name;
+  std::string cluster;
+  Ip4 ip;
+  std::vector<Ipv4Prefix> pod_cidrs4;
+  std::vector<Ipv6Prefix> pod_cidrs6;
+  std::vector<RemoteEndpointConfig> endpoints;
+  std::optional<MacAddr> inner_dst_mac;  // VTEP-style peers (a kernel vxlan device)
+};
+
+enum class XdpModePref { auto_, native, skb };
+enum class BindModePref { auto_, copy, zero_copy };
+
+struct Config {
+  std::string source;  // file path, for messages
+
+  std::string node_name;
+  std::string cluster_name;
+  uint32_t cluster_id = 0;
+
+  std::string api_socket;
+  std::string uplink;
+  std::optional<Ip4> uplink_ip;  // default: first IPv4 address of the uplink
+
+  TunnelMode tunnel_mode = TunnelMode::vxlan;
+  uint16_t tunnel_port = 0;  // 0 = mode default (8472 / 6081)
+
+  uint32_t queues = 1;
+  XdpModePref xdp_mode = XdpModePref::auto_;
+  BindModePref bind_mode = BindModePref::auto_;
+  uint32_t frames_per_worker = 8192;
+
+  std::vector<PodInterfaceConfig> pods;
+  std::vector<RemoteNodeConfig> remote_nodes;
+
+  uint16_t effective_tunnel_port() const;
+};
+
+// Parses and validates; throws ConfigError("file:line:col: key: reason").
+Config load_config_file(const std::string& path);
+Config load_config_string(const std::string& yaml, const std::string& source_name);
+
+// Helpers shared with the API (ipcache upsert) and tools.
+std::optional<Ip4> parse_ip4(const std::string& s);
+std::optional<Ip6> parse_ip6(const std::string& s);
+std::optional<MacAddr> parse_mac(const std::string& s);
+std::string format_ip4(Ip4 a);
+std::string format_ip6(const Ip6& a);
+std::string format_mac(const uint8_t* mac);
+
+// Cluster-scoped identity range as Cilium computes it (255 clusters: 16 bits local).
+inline uint32_t min_identity(uint32_t cluster_id) { return cluster_id == 0 ? 256 : cluster_id << 16; }
+inline uint32_t max_identity(uint32_t cluster_id) {
+  return cluster_id == 0 ? 65535 : ((cluster_id + 1) << 16) - 1;
+}
+
+}  // namespace xdpmesh

@@ -1,0 +1,220 @@
+#include "control/daemon/daemon.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace xdpmesh {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+namespace {
+// Largest MTU whose frames fit one XDP buffer (4 KiB page minus XDP headroom
+// and skb_shared_info) with our tunnel headers.
+constexpr uint32_t kMaxXdpMtu = 3400;
+}  // namespace
+
+Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
+  mesh_ = MeshState::from_config(cfg_);
+
+  // Interfaces: existence, MTU, queue count, all checked before anything starts.
+  links_.push_back(read_link(cfg_.uplink));
+  for (const PodInterfaceConfig& p : cfg_.pods) links_.push_back(read_link(p.interface));
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    const std::string& name = i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface;
+    if (links_[i].mtu > kMaxXdpMtu)
+      throw std::runtime_error(fmt::format("{}: MTU {} is too large for XDP (at most {}); lower it: ip link set dev {} "
+                                           "mtu 1500",
+                                           name, links_[i].mtu, kMaxXdpMtu, name));
+    if (links_[i].rx_queues < cfg_.queues)
+      throw std::runtime_error(fmt::format("{} has {} rx queue(s) but dataplane.queues is {}; lower dataplane.queues or "
+                                           "add queues (ethtool -L {} combined {}, or numrxqueues for veth)",
+                                           name, links_[i].rx_queues, cfg_.queues, name, cfg_.queues));
+  }
+  facts_.uplink_mac = links_[0].mac;
+  facts_.uplink_mtu = links_[0].mtu;
+  if (cfg_.uplink_ip)
+    facts_.node_ip = *cfg_.uplink_ip;
+  else if (links_[0].first_ipv4)
+    facts_.node_ip = *links_[0].first_ipv4;
+  else
+    throw std::runtime_error(fmt::format("uplink {} has no IPv4 address; add one (ip addr add ... dev {}) or set "
+                                         "uplink.ip in {}",
+                                         cfg_.uplink, cfg_.uplink, cfg_.source));
+  if (facts_.uplink_mtu < 1280 + 50)
+    throw std::runtime_error(fmt::format("uplink MTU {} leaves less than 1280 bytes for pods after the tunnel header",
+                                         facts_.uplink_mtu));
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    PortInfo pi;
+    std::copy(links_[i].mac.begin(), links_[i].mac.end(), pi.mac);
+    pi.role = i == 0 ? PortRole::uplink : PortRole::pod;
+    pi.ifindex = links_[i].ifindex;
+    facts_.ports.push_back(pi);
+  }
+
+  neighbors_ = std::make_unique<Neighbors>();
+  qsbr_ = std::make_unique<Qsbr>(cfg_.queues);
+  published_ = std::make_unique<Published<Snapshot>>(*qsbr_);
+  steering_ = std::make_unique<SteeringProgram>(SteeringProgram::locate_object());
+
+  // Maps first, sockets next, the XDP hook last: until it is attached the
+  // kernel keeps getting everything, as before we started.
+  const uint16_t tport = cfg_.effective_tunnel_port();
+  for (std::size_t i = 0; i < links_.size(); ++i)
+    steering_->configure_iface(links_[i].ifindex, i == 0 ? XDPMESH_ROLE_UPLINK : XDPMESH_ROLE_POD,
+                               static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES), {tport});
+  for (const PodInterfaceConfig& p : cfg_.pods)
+    for (const LocalEndpointConfig& e : p.endpoints) {
+      if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32);
+      if (e.ipv6) steering_->add_local_prefix(*e.ipv6, 128);
+    }
+
+  const BindMode bind = cfg_.bind_mode == BindModePref::copy        ? BindMode::copy
+                        : cfg_.bind_mode == BindModePref::zero_copy ? BindMode::zero_copy
+                                                                    : BindMode::auto_;
+  for (uint32_t q = 0; q < cfg_.queues; ++q) {
+    auto umem = std::make_unique<Umem>(cfg_.frames_per_worker);
+    std::vector<std::unique_ptr<XskPort>> ports;
+    for (std::size_t i = 0; i < links_.size(); ++i) {
+      const std::string& name = i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface;
+      ports.push_back(std::make_unique<XskPort>(*umem, name, q, bind, i == 0));
+      steering_->set_xsk(static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES + q), ports.back()->fd());
+    }
+    workers_.push_back(std::make_unique<Worker>(WorkerOptions{q}, std::move(umem), std::move(ports), *published_, *qsbr_));
+  }
+  for (std::size_t i = 0; i < links_.size(); ++i)
+    steering_->attach(i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface, links_[i].ifindex, cfg_.xdp_mode);
+
+  resolve_next_hops();
+  rebuild_now();
+  api_ = std::make_unique<ApiServer>(io_, cfg_.api_socket);
+  register_api();
+}
+
+Daemon::~Daemon() {
+  stop_workers();
+  api_.reset();
+  if (steering_) steering_->detach_all();
+  workers_.clear();  // sockets and UMEMs after the hook is gone
+}
+
+void Daemon::start_workers() {
+  for (auto& w : workers_) threads_.emplace_back([wp = w.get()] { wp->run(); });
+}
+
+void Daemon::stop_workers() {
+  for (auto& w : workers_) w->request_stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void Daemon::resolve_next_hops() {
+  std::map<uint32_t, MacAddr> macs;
+  std::set<uint32_t> endpoints;
+  for (const auto& [k, n] : mesh_.nodes) endpoints.insert(n.ip.be);
+  for (const auto& [p, v] : mesh_.ipcache)
+    if (v.tunnel_endpoint) endpoints.insert(v.tunnel_endpoint->be);
+  for (uint32_t ep : endpoints) {
+    const Ip4 ip{ep};
+    auto nh = neighbors_->route_to(ip);
+    if (!nh) {
+      spdlog::warn("no route to tunnel endpoint {}; traffic to it is dropped (neighbor_unresolved)", format_ip4(ip));
+      continue;
+    }
+    if (nh->oif != links_[0].ifindex) {
+      spdlog::warn("tunnel endpoint {} is routed via ifindex {}, not the uplink {}; traffic to it is dropped",
+                   format_ip4(ip), nh->oif, cfg_.uplink);
+      continue;
+    }
+    if (auto mac = neighbors_->neighbor_mac(nh->oif, nh->via))
+      macs[ep] = *mac;
+    else if (!neighbors_->request_resolution(nh->oif, nh->via))
+      spdlog::warn("could not ask the kernel to resolve next hop {} of {}", format_ip4(nh->via), format_ip4(ip));
+  }
+  facts_.next_hop_macs = std::move(macs);
+}
+
+void Daemon::rebuild_now() {
+  rebuild_pending_ = false;
+  auto snap = build_snapshot(++version_, cfg_, mesh_, facts_);
+  if (!published_->publish(std::move(snap)))
+    spdlog::error("a worker did not pass a quiescent point within 5 s; the previous tables were kept alive");
+}
+
+void Daemon::schedule_rebuild() {
+  if (rebuild_pending_) return;
+  rebuild_pending_ = true;
+  // Coalesce bursts of changes into one publish.
+  rebuild_timer_.expires_after(std::chrono::milliseconds(5));
+  rebuild_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) rebuild_now();
+  });
+}
+
+void Daemon::watch_neighbors() {
+  neighbor_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+    if (ec) return;
+    if (neighbors_->drain_events()) {
+      auto before = facts_.next_hop_macs;
+      resolve_next_hops();
+      if (before != facts_.next_hop_macs) schedule_rebuild();
+    }
+    watch_neighbors();
+  });
+}
+
+void Daemon::drain_slow_path() {
+  slow_path_timer_.expires_after(std::chrono::milliseconds(20));
+  slow_path_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    bool asked = false;
+    const Snapshot* s = published_->load();
+    for (auto& w : workers_) {
+      uint32_t tunnel;
+      while (w->neighbor_requests().pop(tunnel)) asked = s && tunnel < s->tunnels.size();
+    }
+    if (asked) {
+      auto before = facts_.next_hop_macs;
+      resolve_next_hops();
+      if (before != facts_.next_hop_macs) schedule_rebuild();
+    }
+    drain_slow_path();
+  });
+}
+
+bool Daemon::healthy(std::vector<std::string>* problems) {
+  bool ok = true;
+  for (const AttachedIface& a : steering_->attached()) {
+    if (!steering_->still_attached(a)) {
+      ok = false;
+      if (problems) problems->push_back(a.ifname + ": the steering program is no longer attached");
+    }
+  }
+  return ok;
+}
+
+int Daemon::run() {
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([this](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    io_.stop();
+  });
+  neighbor_events_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(neighbors_->event_fd()));
+  watch_neighbors();
+  drain_slow_path();
+  start_workers();
+  api_->start();
+  spdlog::info("xdpmeshd {} node {}/{} up: uplink {} ({}), {} pod interface(s), {} worker(s), {} mode port {}",
+               XDPMESH_VERSION, cfg_.cluster_name, cfg_.node_name, cfg_.uplink, format_ip4(facts_.node_ip),
+               cfg_.pods.size(), workers_.size(), cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve",
+               cfg_.effective_tunnel_port());
+  io_.run();
+  stop_workers();
+  return 0;
+}
+
+}  // namespace xdpmesh

@@ -1,0 +1,75 @@
+// xdpmeshd: owns the steering program, the workers, the published tables,
+// the neighbor watcher and the API, and tears all of it down in reverse.
+// Threading: constructed and run on the control thread; workers on their own.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "control/api/api_server.h"
+#include "control/bpf/steering.h"
+#include "control/config/config.h"
+#include "control/model/mesh_state.h"
+#include "control/netlink/neighbors.h"
+#include "control/publish/snapshot_builder.h"
+#include "dataplane/tables/qsbr.h"
+#include "dataplane/worker/worker.h"
+
+namespace xdpmesh {
+
+class Daemon {
+ public:
+  // Brings everything up or throws (std::runtime_error / ConfigError) with
+  // everything already started torn down again.
+  explicit Daemon(Config cfg);
+  ~Daemon();
+
+  // Serves until SIGINT/SIGTERM. Returns the exit code.
+  int run();
+
+ private:
+  void start_workers();
+  void stop_workers();
+  void register_api();
+  void schedule_rebuild();
+  void rebuild_now();
+  void resolve_next_hops();
+  void watch_neighbors();
+  void drain_slow_path();
+
+  boost::json::object status_json();
+  boost::json::object stats_json();
+  boost::json::object ipcache_json();
+  boost::json::object nodes_json();
+  boost::json::object endpoints_json();
+  boost::json::object ipcache_upsert(const boost::json::object& req);
+  boost::json::object ipcache_delete(const boost::json::object& req);
+  bool healthy(std::vector<std::string>* problems);
+
+  Config cfg_;
+  MeshState mesh_;
+  NodeFacts facts_;
+  std::vector<LinkFacts> links_;  // [0] uplink, then pods
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  boost::asio::io_context io_;
+  std::unique_ptr<Qsbr> qsbr_;
+  std::unique_ptr<Published<Snapshot>> published_;
+  uint64_t version_ = 0;
+  std::unique_ptr<SteeringProgram> steering_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<Neighbors> neighbors_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> neighbor_events_;
+  std::unique_ptr<ApiServer> api_;
+  boost::asio::steady_timer rebuild_timer_{io_};
+  boost::asio::steady_timer slow_path_timer_{io_};
+  bool rebuild_pending_ = false;
+};
+
+}  // namespace xdpmesh

@@ -1,0 +1,204 @@
+#include "control/netlink/neighbors.h"
+
+#include <fmt/format.h>
+#include <ifaddrs.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace xdpmesh {
+namespace {
+
+void add_attr(nlmsghdr* n, std::size_t cap, uint16_t type, const void* data, uint16_t len) {
+  const std::size_t off = NLMSG_ALIGN(n->nlmsg_len);
+  if (off + RTA_LENGTH(len) > cap) throw std::runtime_error("netlink request overflow");
+  auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(n) + off);
+  rta->rta_type = type;
+  rta->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+  std::memcpy(RTA_DATA(rta), data, len);
+  n->nlmsg_len = static_cast<uint32_t>(off + RTA_ALIGN(rta->rta_len));
+}
+
+constexpr uint16_t kValidStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
+
+}  // namespace
+
+Neighbors::Neighbors() {
+  req_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  events_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (req_fd_ < 0 || events_fd_ < 0) throw std::runtime_error(std::string("rtnetlink socket: ") + std::strerror(errno));
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_LINK;
+  if (bind(events_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
+    throw std::runtime_error(std::string("rtnetlink bind: ") + std::strerror(errno));
+  timeval tv{1, 0};
+  setsockopt(req_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+Neighbors::~Neighbors() {
+  if (req_fd_ >= 0) close(req_fd_);
+  if (events_fd_ >= 0) close(events_fd_);
+}
+
+bool Neighbors::transact(void* req, std::size_t len, void* reply, std::size_t reply_cap, int* reply_len) {
+  auto* n = static_cast<nlmsghdr*>(req);
+  n->nlmsg_seq = ++seq_;
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  if (sendto(req_fd_, req, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return false;
+  for (;;) {
+    const ssize_t r = recv(req_fd_, reply, reply_cap, 0);
+    if (r < 0) return false;
+    auto* h = static_cast<nlmsghdr*>(reply);
+    if (!NLMSG_OK(h, static_cast<uint32_t>(r))) return false;
+    if (h->nlmsg_seq != n->nlmsg_seq) continue;  // a late answer to an earlier request
+    *reply_len = static_cast<int>(r);
+    if (h->nlmsg_type == NLMSG_ERROR) {
+      auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+      return e->error == 0;
+    }
+    return true;
+  }
+}
+
+std::optional<NextHop> Neighbors::route_to(Ip4 dst) {
+  struct {
+    nlmsghdr n;
+    rtmsg r;
+    char buf[64];
+  } req{};
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.n.nlmsg_type = RTM_GETROUTE;
+  req.n.nlmsg_flags = NLM_F_REQUEST;
+  req.r.rtm_family = AF_INET;
+  req.r.rtm_dst_len = 32;
+  add_attr(&req.n, sizeof req, RTA_DST, &dst.be, 4);
+  char reply[4096];
+  int len = 0;
+  if (!transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  auto* h = reinterpret_cast<nlmsghdr*>(reply);
+  if (h->nlmsg_type != RTM_NEWROUTE) return std::nullopt;
+  auto* rt = static_cast<rtmsg*>(NLMSG_DATA(h));
+  NextHop nh{0, dst};
+  int alen = static_cast<int>(RTM_PAYLOAD(h));
+  for (rtattr* a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+    if (a->rta_type == RTA_OIF) std::memcpy(&nh.oif, RTA_DATA(a), 4);
+    if (a->rta_type == RTA_GATEWAY) std::memcpy(&nh.via.be, RTA_DATA(a), 4);
+  }
+  if (!nh.oif) return std::nullopt;
+  return nh;
+}
+
+std::optional<MacAddr> Neighbors::neighbor_mac(uint32_t ifindex, Ip4 ip) {
+  struct {
+    nlmsghdr n;
+    ndmsg nd;
+    char buf[64];
+  } req{};
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
+  req.n.nlmsg_type = RTM_GETNEIGH;
+  req.n.nlmsg_flags = NLM_F_REQUEST;
+  req.nd.ndm_family = AF_INET;
+  req.nd.ndm_ifindex = static_cast<int>(ifindex);
+  add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  char reply[4096];
+  int len = 0;
+  if (!transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  auto* h = reinterpret_cast<nlmsghdr*>(reply);
+  if (h->nlmsg_type != RTM_NEWNEIGH) return std::nullopt;
+  auto* nd = static_cast<ndmsg*>(NLMSG_DATA(h));
+  if (!(nd->ndm_state & kValidStates)) return std::nullopt;
+  int alen = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
+  for (rtattr* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(nd) + NLMSG_ALIGN(sizeof(ndmsg)));
+       RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+    if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
+      MacAddr m;
+      std::memcpy(m.data(), RTA_DATA(a), 6);
+      return m;
+    }
+  }
+  return std::nullopt;
+}
+
+bool Neighbors::request_resolution(uint32_t ifindex, Ip4 ip) {
+  struct {
+    nlmsghdr n;
+    ndmsg nd;
+    char buf[64];
+  } req{};
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
+  req.n.nlmsg_type = RTM_NEWNEIGH;
+  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+  req.nd.ndm_family = AF_INET;
+  req.nd.ndm_ifindex = static_cast<int>(ifindex);
+  req.nd.ndm_state = NUD_NONE;
+  req.nd.ndm_flags = NTF_USE;  // "use" the entry: the kernel starts ARP for it
+  add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  char reply[1024];
+  int len = 0;
+  return transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len);
+}
+
+bool Neighbors::drain_events() {
+  bool relevant = false;
+  char buf[16384];
+  for (;;) {
+    const ssize_t r = recv(events_fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (r < 0) {
+      // ENOBUFS: we missed events; treat as "everything may have changed".
+      if (errno == ENOBUFS) relevant = true;
+      break;
+    }
+    int len = static_cast<int>(r);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<uint32_t>(len)); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == RTM_NEWNEIGH || h->nlmsg_type == RTM_DELNEIGH || h->nlmsg_type == RTM_NEWROUTE ||
+          h->nlmsg_type == RTM_DELROUTE || h->nlmsg_type == RTM_NEWLINK)
+        relevant = true;
+    }
+  }
+  return relevant;
+}
+
+LinkFacts read_link(const std::string& ifname) {
+  LinkFacts f;
+  f.ifindex = if_nametoindex(ifname.c_str());
+  if (!f.ifindex)
+    throw std::runtime_error(fmt::format("interface '{}' does not exist in this network namespace (check `ip link`, "
+                                         "or fix the interface name in the config)",
+                                         ifname));
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0) std::memcpy(f.mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+  if (ioctl(fd, SIOCGIFMTU, &ifr) == 0) f.mtu = static_cast<uint32_t>(ifr.ifr_mtu);
+  close(fd);
+  std::error_code ec;
+  uint32_t q = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/class/net/" + ifname + "/queues", ec))
+    if (e.path().filename().string().rfind("rx-", 0) == 0) ++q;
+  if (q) f.rx_queues = q;
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) == 0) {
+    for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+      if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && ifname == i->ifa_name) {
+        f.first_ipv4 = Ip4{reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr};
+        break;
+      }
+    }
+    freeifaddrs(ifa);
+  }
+  return f;
+}
+
+}  // namespace xdpmesh

@@ -1,0 +1,45 @@
+// Drop reasons of the engine: one table yields the enum and the exported names.
+// Threading: constants only.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace xdpmesh {
+
+#define XDPMESH_FOREACH_DROP_REASON(X)                                                   \
+  X(malformed_eth, "frame shorter than an Ethernet header")                             \
+  X(malformed_ip, "IP header truncated, bad version/IHL or length")                     \
+  X(bad_ip_checksum, "IPv4 header checksum wrong")                                       \
+  X(malformed_l4, "UDP/TCP/ICMP header truncated")                                      \
+  X(unsupported_ethertype, "ethertype the engine does not forward")                      \
+  X(src_not_endpoint, "pod frame whose source IP is not an endpoint of that interface")  \
+  X(no_route, "destination in neither the endpoint table nor the ipcache")               \
+  X(no_tunnel_endpoint, "ipcache entry without a known tunnel endpoint")                 \
+  X(neighbor_unresolved, "next-hop MAC of the tunnel endpoint not yet resolved")         \
+  X(mtu_exceeded, "packet larger than the path MTU (ICMP error sent)")                   \
+  X(ttl_exceeded, "TTL/hop limit would reach zero")                                      \
+  X(not_for_us, "uplink frame neither tunnel traffic nor to a local endpoint")           \
+  X(wrong_tunnel_port, "UDP tunnel packet to a port of the other tunnel mode")           \
+  X(bad_vxlan_header, "VXLAN flags without the I bit, or reserved bits set")             \
+  X(bad_geneve_header, "Geneve version, protocol or option length invalid")              \
+  X(invalid_identity, "tunnel VNI 0 or 1 (Cilium drops host identity on the wire)")      \
+  X(no_local_endpoint, "decapsulated destination is not an endpoint of this node")       \
+  X(arp_ignored, "ARP that is not a request for another address")                       \
+  X(ipv6_control_ignored, "IPv6 link-local or multicast control traffic not answered (RS, MLD, DAD)")  \
+  X(no_headroom, "frame has too little headroom to prepend headers")                     \
+  X(tx_ring_full, "AF_XDP tx ring of the output port had no room")
+
+enum class DropReason : uint8_t {
+#define XDPMESH_X(name, help) name,
+  XDPMESH_FOREACH_DROP_REASON(XDPMESH_X)
+#undef XDPMESH_X
+      count_
+};
+
+inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::count_);
+
+std::string_view drop_reason_name(DropReason r);
+std::string_view drop_reason_help(DropReason r);
+
+}  // namespace xdpmesh

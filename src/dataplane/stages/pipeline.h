@@ -1,0 +1,39 @@
+// The forwarding pipeline over one batch of frames from one input port:
+// ARP/ND answers, local delivery, VXLAN/Geneve encapsulation toward remote
+// nodes, decapsulation from the uplink, ICMP too-big errors. Frames are
+// rewritten in place (headers are prepended into the frame's headroom).
+// Threading: worker-local; reads an immutable Snapshot.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/core/drop_reason.h"
+#include "dataplane/stats/counters.h"
+#include "dataplane/tables/snapshot.h"
+#include "dataplane/tables/spsc_ring.h"
+
+namespace xdpmesh {
+
+inline constexpr uint32_t kMaxBatch = 64;
+inline constexpr uint16_t kDropPort = 0xffff;
+
+struct Packet {
+  uint8_t* data = nullptr;   // first byte of the Ethernet header
+  uint32_t len = 0;          // frame length
+  uint32_t headroom = 0;     // writable bytes before data
+  uint32_t tailroom = 0;     // writable bytes after data + len
+  uint16_t in_port = 0;
+  uint16_t out_port = kDropPort;  // set by the pipeline: a port index or kDropPort
+  DropReason reason = DropReason::count_;
+};
+
+// Tunnel indices whose next hop must be resolved (worker -> control thread).
+using NeighborRequests = SpscRing<uint32_t, 256>;
+
+// Runs every packet of the batch through the pipeline. Sets out_port (and for
+// drops the reason, already counted); data/len/headroom reflect any rewrite.
+// All packets of one call come from the same input port.
+void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters& counters,
+                  NeighborRequests* neighbor_requests);
+
+}  // namespace xdpmesh

@@ -1,0 +1,73 @@
+// The tables the workers forward with: one immutable, versioned value built by
+// the control thread (control/config/snapshot_builder) and published through
+// Published<Snapshot>. Threading: read-only after publish.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/net_headers.h"
+#include "dataplane/tables/addr.h"
+#include "dataplane/tables/flat_map.h"
+#include "dataplane/tables/prefix_table.h"
+
+namespace xdpmesh {
+
+enum class TunnelMode : uint8_t { vxlan, geneve };
+enum class PortRole : uint8_t { uplink, pod };
+
+inline constexpr uint16_t kUplinkPort = 0;     // port index 0 is always the uplink
+inline constexpr uint32_t kNoTunnel = UINT32_MAX;
+
+// A local endpoint (pod): where to deliver and what it is.
+struct EndpointEntry {
+  uint32_t identity = 0;
+  uint16_t port = 0;  // index into Snapshot::ports
+  uint8_t mac[6] = {};
+};
+
+// An ipcache value: the prefix's security identity and where it lives.
+struct IpcacheEntry {
+  uint32_t identity = 0;
+  uint32_t tunnel = kNoTunnel;  // index into Snapshot::tunnels
+};
+
+// One remote node as the encapsulation stage sees it: the outer headers built
+// once (Ethernet, IPv4, UDP, VXLAN/Geneve) and patched per packet.
+struct Tunnel {
+  alignas(64) uint8_t outer[net::kTunnelHeaderLen] = {};
+  uint64_t ip_csum_base = 0;    // unfolded sum of the outer IPv4 header with tot_len = 0
+  uint32_t remote_ip_be = 0;
+  bool neighbor_resolved = false;
+  bool rewrite_inner_dst = false;  // VTEP-style peers want a fixed inner dst MAC
+  uint8_t inner_dst_mac[6] = {};
+};
+
+struct PortInfo {
+  uint8_t mac[6] = {};
+  PortRole role = PortRole::pod;
+  uint32_t ifindex = 0;
+};
+
+struct Snapshot {
+  uint64_t version = 0;
+
+  // Uplink / node facts.
+  TunnelMode tunnel_mode = TunnelMode::vxlan;
+  uint16_t tunnel_port_be = 0;   // port we listen on and send to, network order
+  uint16_t other_port_be = 0;    // the other mode's default port (counted as wrong_tunnel_port)
+  uint32_t node_ip_be = 0;
+  Ip6 icmp6_source{};            // source of ICMPv6 errors toward pods
+  uint32_t inner_mtu = 1450;     // largest inner L3 packet that fits the uplink
+
+  std::vector<PortInfo> ports;   // [kUplinkPort] is the uplink
+
+  FlatMap<Ip4, EndpointEntry> endpoints4;
+  FlatMap<Ip6, EndpointEntry> endpoints6;
+  PrefixTable<Ip4, IpcacheEntry> ipcache4;
+  PrefixTable<Ip6, IpcacheEntry> ipcache6;
+  std::vector<Tunnel> tunnels;
+};
+
+}  // namespace xdpmesh

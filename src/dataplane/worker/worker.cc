@@ -1,0 +1,156 @@
+#include "dataplane/worker/worker.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace xdpmesh {
+
+Worker::Worker(WorkerOptions opts, std::unique_ptr<Umem> umem, std::vector<std::unique_ptr<XskPort>> ports,
+               const Published<Snapshot>& snapshot, Qsbr& qsbr)
+    : opts_(opts), umem_(std::move(umem)), ports_(std::move(ports)), snapshot_(snapshot), qsbr_(qsbr),
+      tx_stage_(ports_.size()) {
+  for (auto& p : ports_) refill(*p);
+}
+
+void Worker::reclaim_completions(XskPort& port) {
+  uint32_t idx;
+  const uint32_t n = xsk_ring_cons__peek(&port.comp, kRingSize, &idx);
+  if (!n) return;
+  for (uint32_t i = 0; i < n; ++i) umem_->release(*xsk_ring_cons__comp_addr(&port.comp, idx + i));
+  xsk_ring_cons__release(&port.comp, n);
+  port.tx_outstanding -= n;
+}
+
+void Worker::refill(XskPort& port) {
+  // Keep each fill ring at most half full so the other ports and the tx path
+  // always find free frames.
+  const uint32_t share = umem_->frames() / (2 * static_cast<uint32_t>(ports_.size()));
+  const uint32_t target = std::min<uint32_t>(kRingSize, share);
+  const uint32_t have = kRingSize - xsk_prod_nb_free(&port.fill, kRingSize);
+  if (have >= target) return;
+  uint32_t want = std::min<uint32_t>(target - have, static_cast<uint32_t>(umem_->free_frames()));
+  if (!want) return;
+  uint32_t idx;
+  want = xsk_ring_prod__reserve(&port.fill, want, &idx);
+  for (uint32_t i = 0; i < want; ++i) {
+    uint64_t addr = 0;
+    umem_->alloc(addr);  // cannot fail: want <= free_frames()
+    *xsk_ring_prod__fill_addr(&port.fill, idx + i) = addr;
+  }
+  xsk_ring_prod__submit(&port.fill, want);
+  // Zero-copy drivers stop rx when the fill ring ran dry until woken.
+  if (port.zero_copy() && xsk_ring_prod__needs_wakeup(&port.fill))
+    recvfrom(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+}
+
+uint32_t Worker::poll_port(uint16_t port_index, const Snapshot& snap) {
+  XskPort& port = *ports_[port_index];
+  uint32_t idx;
+  const uint32_t n = xsk_ring_cons__peek(&port.rx, kMaxBatch, &idx);
+  if (!n) return 0;
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const xdp_desc* d = xsk_ring_cons__rx_desc(&port.rx, idx + i);
+    const uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+    const uint64_t base = Umem::frame_base(addr);
+    Packet& p = batch_[i];
+    p.data = umem_->data(addr);
+    p.len = d->len;
+    p.headroom = static_cast<uint32_t>(addr - base);
+    p.tailroom = kFrameSize - p.headroom - d->len;
+    p.in_port = port_index;
+    batch_addr_[i] = addr;
+    bytes += d->len;
+  }
+  xsk_ring_cons__release(&port.rx, n);
+  counters_.rx_packets.add(n);
+  counters_.rx_bytes.add(bytes);
+  counters_.port_rx[port_index].add(n);
+
+  run_pipeline(snap, batch_, n, counters_, &neighbor_requests_);
+
+  for (uint32_t i = 0; i < n; ++i) {
+    Packet& p = batch_[i];
+    if (p.out_port == kDropPort) {
+      umem_->release(batch_addr_[i]);
+      continue;
+    }
+    TxStage& st = tx_stage_[p.out_port];
+    const uint64_t addr = static_cast<uint64_t>(p.data - umem_->area());
+    st.descs[st.n++] = xdp_desc{addr, p.len, 0};
+  }
+  flush_tx();
+  return n;
+}
+
+void Worker::flush_tx() {
+  for (uint16_t pi = 0; pi < tx_stage_.size(); ++pi) {
+    TxStage& st = tx_stage_[pi];
+    if (!st.n) continue;
+    XskPort& port = *ports_[pi];
+    uint32_t idx;
+    const uint32_t got = xsk_ring_prod__reserve(&port.tx, st.n, &idx);
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < got; ++i) {
+      *xsk_ring_prod__tx_desc(&port.tx, idx + i) = st.descs[i];
+      bytes += st.descs[i].len;
+    }
+    if (got) {
+      xsk_ring_prod__submit(&port.tx, got);
+      port.tx_outstanding += got;
+      counters_.tx_packets.add(got);
+      counters_.tx_bytes.add(bytes);
+      counters_.port_tx[pi].add(got);
+    }
+    for (uint32_t i = got; i < st.n; ++i) {
+      umem_->release(st.descs[i].addr);
+      counters_.drop(DropReason::tx_ring_full);
+    }
+    st.n = 0;
+    // Copy mode transmits only on a kick; zero-copy only when the driver asks.
+    if (got && (xsk_ring_prod__needs_wakeup(&port.tx) || !port.zero_copy()))
+      sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+  }
+}
+
+void Worker::sleep_until_traffic() {
+  pollfd fds[kMaxPorts];
+  const std::size_t n = std::min<std::size_t>(ports_.size(), kMaxPorts);
+  for (std::size_t i = 0; i < n; ++i) fds[i] = pollfd{ports_[i]->fd(), POLLIN, 0};
+  qsbr_.go_offline(opts_.id);
+  counters_.polls_idle.add();
+  const int rc = poll(fds, n, opts_.sleep_timeout_ms);
+  qsbr_.go_online(opts_.id);
+  if (rc > 0) counters_.wakeups.add();
+}
+
+void Worker::run() {
+  uint32_t idle = 0;
+  qsbr_.go_online(opts_.id);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    qsbr_.report_quiescent(opts_.id);
+    const Snapshot* snap = snapshot_.load();
+    uint32_t work = 0;
+    for (uint16_t pi = 0; pi < ports_.size(); ++pi) {
+      XskPort& port = *ports_[pi];
+      if (port.tx_outstanding) reclaim_completions(port);
+      refill(port);
+      if (snap) work += poll_port(pi, *snap);
+    }
+    if (work) {
+      idle = 0;
+      continue;
+    }
+    if (++idle < opts_.spin_iterations) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    idle = 0;
+    sleep_until_traffic();
+  }
+  qsbr_.go_offline(opts_.id);
+}
+
+}  // namespace xdpmesh

@@ -1,0 +1,68 @@
+// A poll-mode worker: owns one UMEM and the sockets of one queue index on
+// every interface, and runs rx -> pipeline -> tx to completion per batch.
+// Adaptive polling: spins while traffic flows, then sleeps in poll() and goes
+// offline for QSBR so an idle daemon costs ~0% CPU.
+// Threading: run() on the worker's own thread; counters() and request_stop()
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "dataplane/io/xsk_port.h"
+#include "dataplane/stages/pipeline.h"
+#include "dataplane/stats/counters.h"
+#include "dataplane/tables/qsbr.h"
+#include "dataplane/tables/snapshot.h"
+
+namespace xdpmesh {
+
+struct WorkerOptions {
+  uint32_t id = 0;
+  uint32_t spin_iterations = 2000;  // empty polls before sleeping
+  int sleep_timeout_ms = 100;       // upper bound of one sleep (stop flag checked after)
+};
+
+class alignas(64) Worker {
+ public:
+  // ports[i] carries the traffic of Snapshot::ports[i]; ports[0] is the uplink.
+  Worker(WorkerOptions opts, std::unique_ptr<Umem> umem, std::vector<std::unique_ptr<XskPort>> ports,
+         const Published<Snapshot>& snapshot, Qsbr& qsbr);
+
+  void run();
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+
+  const WorkerCounters& counters() const { return counters_; }
+  NeighborRequests& neighbor_requests() { return neighbor_requests_; }
+  const std::vector<std::unique_ptr<XskPort>>& ports() const { return ports_; }
+  uint32_t id() const { return opts_.id; }
+
+ private:
+  uint32_t poll_port(uint16_t port_index, const Snapshot& snap);
+  void reclaim_completions(XskPort& port);
+  void refill(XskPort& port);
+  void flush_tx();
+  void sleep_until_traffic();
+
+  WorkerOptions opts_;
+  std::unique_ptr<Umem> umem_;
+  std::vector<std::unique_ptr<XskPort>> ports_;
+  const Published<Snapshot>& snapshot_;
+  Qsbr& qsbr_;
+  std::atomic<bool> stop_{false};
+
+  WorkerCounters counters_;
+  NeighborRequests neighbor_requests_;
+
+  // Per-batch scratch.
+  Packet batch_[kMaxBatch];
+  uint64_t batch_addr_[kMaxBatch];
+  struct TxStage {
+    uint32_t n = 0;
+    xdp_desc descs[kMaxBatch];
+  };
+  std::vector<TxStage> tx_stage_;
+};
+
+}  // namespace xdpmesh

@@ -1,0 +1,56 @@
+/* Map layouts shared by steer.bpf.c and the daemon (src/control/bpf).
+ * Plain C only: this header is compiled by clang -target bpf and by g++.
+ * The C++ side static_asserts the sizes; never keep a second copy. */
+#ifndef XDPMESH_STEER_SHARED_H
+#define XDPMESH_STEER_SHARED_H
+
+#include <linux/types.h>
+
+#define XDPMESH_MAX_IFACES 64
+#define XDPMESH_MAX_QUEUES 64
+#define XDPMESH_MAX_TUNNEL_PORTS 4
+#define XDPMESH_MAX_LOCAL_PREFIXES 65536
+
+/* What the program does on one interface. */
+enum xdpmesh_iface_role {
+	XDPMESH_ROLE_NONE = 0,   /* not ours: pass everything */
+	XDPMESH_ROLE_UPLINK = 1, /* tunnel ports and local pod addresses -> XSK */
+	XDPMESH_ROLE_POD = 2,    /* all IPv4/IPv6/ARP -> XSK */
+};
+
+/* Value of the iface_config map, keyed by ifindex. */
+struct xdpmesh_iface_config {
+	__u32 role;              /* enum xdpmesh_iface_role */
+	__u32 xsk_base;          /* key of queue 0 of this interface in xsks */
+	__u16 tunnel_ports[XDPMESH_MAX_TUNNEL_PORTS]; /* network byte order, 0 = unused */
+};
+
+/* Keys of the local_prefixes4/6 LPM tries (value: __u32, unused, 1). */
+struct xdpmesh_lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct xdpmesh_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* Index of the per-CPU action counters. One table, names in the same order
+ * (xdpmesh_steer_action_names in the daemon). */
+#define XDPMESH_FOREACH_STEER_ACTION(X)                              \
+	X(PASS_NOT_OURS, "pass_not_ours")                              \
+	X(PASS_OTHER, "pass_other")                                    \
+	X(PASS_MALFORMED, "pass_malformed")                            \
+	X(STEER_TUNNEL, "steer_tunnel")                                \
+	X(STEER_LOCAL_DST, "steer_local_dst")                          \
+	X(STEER_POD, "steer_pod")                                      \
+	X(STEER_NO_SOCKET, "steer_no_socket")
+
+enum xdpmesh_steer_action {
+#define XDPMESH_X_ENUM(name, str) XDPMESH_ACT_##name,
+	XDPMESH_FOREACH_STEER_ACTION(XDPMESH_X_ENUM)
+#undef XDPMESH_X_ENUM
+	XDPMESH_ACT__COUNT
+};
+
+#endif

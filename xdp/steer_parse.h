@@ -1,0 +1,68 @@
+/* Bounds-checked header parsing for the steering program (BPF only). */
+#ifndef XDPMESH_STEER_PARSE_H
+#define XDPMESH_STEER_PARSE_H
+
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+
+struct steer_hdrs {
+	__u16 eth_proto;   /* host order */
+	__u8 l4_proto;     /* IPPROTO_* or 0 */
+	__u8 is_first_frag;
+	__u16 udp_dport;   /* network order, 0 if not UDP */
+	struct iphdr *ip4;
+	struct ipv6hdr *ip6;
+};
+
+/* Returns 0 when the headers needed for a decision are present, -1 when the
+ * frame is too short for what its headers announce. */
+static __always_inline int steer_parse(void *data, void *data_end, struct steer_hdrs *h)
+{
+	struct ethhdr *eth = data;
+	void *cur = eth + 1;
+
+	if (cur > data_end)
+		return -1;
+	h->eth_proto = bpf_ntohs(eth->h_proto);
+	h->l4_proto = 0;
+	h->udp_dport = 0;
+	h->ip4 = 0;
+	h->ip6 = 0;
+
+	/* VLAN-tagged frames are the kernel's: the engine forwards untagged only. */
+	if (h->eth_proto == ETH_P_IP) {
+		struct iphdr *ip = cur;
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		if (ip->ihl < 5)
+			return -1;
+		h->ip4 = ip;
+		h->l4_proto = ip->protocol;
+		/* Only a first fragment carries the UDP header. */
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return 0;
+		cur = (void *)ip + ip->ihl * 4;
+	} else if (h->eth_proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = cur;
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		h->ip6 = ip6;
+		h->l4_proto = ip6->nexthdr; /* tunnels never use extension headers here */
+		cur = ip6 + 1;
+	} else {
+		return 0;
+	}
+
+	if (h->l4_proto == IPPROTO_UDP) {
+		struct udphdr *udp = cur;
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		h->udp_dport = udp->dest;
+	}
+	return 0;
+}
+
+#endif
