@@ -57,11 +57,12 @@ static __always_inline int steer(struct xdp_md *ctx, const struct xdpmesh_iface_
 				 __u32 action)
 {
 	__u32 key = cfg->xsk_base + ctx->rx_queue_index;
+	count(action, 0);
 	/* No socket bound yet (start-up) -> the kernel keeps the frame. */
 	int rc = bpf_redirect_map(&xsks, key, XDP_PASS);
 	if (rc != XDP_REDIRECT)
 		return count(XDPMESH_ACT_STEER_NO_SOCKET, rc);
-	return count(action, rc);
+	return rc;
 }
 
 static __always_inline int is_tunnel_port(const struct xdpmesh_iface_config *cfg, __u16 port)
