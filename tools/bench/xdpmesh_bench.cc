@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdarg>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -37,13 +39,13 @@
 #include <vector>
 
 extern "C" {
+#include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 }
 
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/net_headers.h"
-#include "dataplane/io/xsk_port.h"
 
 namespace {
 
@@ -52,9 +54,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kMagic = 0x584d4231;  // "XMB1"
 constexpr uint32_t kBatch = 64;
-// Enough frames that the tx ring (gen) or the fill plus rx rings (recv) never
-// starve for buffers.
-constexpr uint32_t kUmemFrames = 2 * kRingSize;
+constexpr uint32_t kFrameSize = 4096;
+constexpr uint32_t kGenRing = 2048;
+// The receiver shares a small machine with everything it measures and may be
+// descheduled for a few milliseconds: deep rings let the kernel keep filling
+// meanwhile, so that losses show the path, not the receiver's scheduling.
+constexpr uint32_t kRecvRing = 8192;
 constexpr uint32_t kHeaders = sizeof(net::EthHdr) + sizeof(net::Ipv4Hdr) + sizeof(net::UdpHdr);
 
 // What follows the UDP header. Stream tells runs apart so that the receiver
@@ -142,11 +147,64 @@ xdp_statistics read_xsk_stats(int fd) {
   return st;
 }
 
-// libxdp/libbpf chatter at debug level is noise in a benchmark's output.
+// libxdp/libbpf chatter below warning level is noise in a benchmark's output.
 int quiet_libxdp(enum libxdp_print_level level, const char* format, va_list args) {
-  if (level == LIBXDP_DEBUG) return 0;
+  if (level != LIBXDP_WARN) return 0;
   return std::vfprintf(stderr, format, args);
 }
+int quiet_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level != LIBBPF_WARN) return 0;
+  return std::vfprintf(stderr, format, args);
+}
+
+// Frame memory, its fill and completion rings, and the stack of free frames.
+class BenchUmem {
+ public:
+  BenchUmem(uint32_t frames, uint32_t ring_size) : frames_(frames) {
+    len_ = static_cast<std::size_t>(frames) * kFrameSize;
+    void* p = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw Failure(fmt::format("mmap of {} bytes for the UMEM failed: {}", len_, errstr(errno)));
+    area_ = static_cast<uint8_t*>(p);
+    xsk_umem_config cfg{};
+    cfg.fill_size = ring_size;
+    cfg.comp_size = ring_size;
+    cfg.frame_size = kFrameSize;
+    if (const int err = xsk_umem__create(&umem_, area_, len_, &fill, &comp, &cfg)) {
+      munmap(area_, len_);
+      throw Failure(fmt::format("xsk_umem__create failed: {}", errstr(err)));
+    }
+    free_.reserve(frames);
+    for (uint32_t i = frames; i-- > 0;) free_.push_back(static_cast<uint64_t>(i) * kFrameSize);
+  }
+  ~BenchUmem() {
+    xsk_umem__delete(umem_);
+    munmap(area_, len_);
+  }
+  BenchUmem(const BenchUmem&) = delete;
+  BenchUmem& operator=(const BenchUmem&) = delete;
+
+  xsk_umem* handle() { return umem_; }
+  uint8_t* data(uint64_t addr) { return area_ + addr; }
+  uint32_t frames() const { return frames_; }
+  std::size_t free_frames() const { return free_.size(); }
+  uint64_t alloc() {
+    const uint64_t a = free_.back();
+    free_.pop_back();
+    return a;
+  }
+  // Received descriptors point past the headroom; the stack holds frame starts.
+  void release(uint64_t addr) { free_.push_back(addr & ~static_cast<uint64_t>(kFrameSize - 1)); }
+
+  xsk_ring_prod fill{};
+  xsk_ring_cons comp{};
+
+ private:
+  uint32_t frames_;
+  std::size_t len_ = 0;
+  uint8_t* area_ = nullptr;
+  xsk_umem* umem_ = nullptr;
+  std::vector<uint64_t> free_;
+};
 
 // One AF_XDP socket on the bench's own UMEM. The gen socket is tx-only and
 // loads no XDP program (the pod's kernel keeps everything it receives); the
@@ -155,11 +213,12 @@ int quiet_libxdp(enum libxdp_print_level level, const char* format, va_list args
 class BenchSocket {
  public:
   // xdp_flags (receive only): the attach mode of libxdp's program.
-  BenchSocket(Umem& umem, const std::string& ifname, int ifindex, uint32_t queue, bool receive, uint32_t xdp_flags = 0)
+  BenchSocket(BenchUmem& umem, const std::string& ifname, int ifindex, uint32_t queue, uint32_t ring_size,
+              bool receive, uint32_t xdp_flags = 0)
       : ifindex_(ifindex) {
     xsk_socket_config cfg{};
-    cfg.rx_size = kRingSize;
-    cfg.tx_size = kRingSize;
+    cfg.rx_size = ring_size;
+    cfg.tx_size = ring_size;
     // Copy mode: veth has no zero-copy support and the test must behave the
     // same on any interface.
     cfg.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP;
@@ -292,21 +351,22 @@ GenResult run_gen(const GenOptions& o) {
   if (getrandom(&stream, sizeof stream, 0) != sizeof stream) stream = static_cast<uint32_t>(getpid());
   const Template t = build_template(o, link, stream);
 
-  Umem umem(kUmemFrames);
-  BenchSocket sock(umem, o.iface, link.ifindex, o.queue, /*receive=*/false);
+  // Twice the ring: the tx ring full plus as many frames awaiting completion.
+  BenchUmem umem(2 * kGenRing, kGenRing);
+  BenchSocket sock(umem, o.iface, link.ifindex, o.queue, kGenRing, /*receive=*/false);
   // The frames never change but for three fields, so write them all once.
   for (uint32_t i = 0; i < umem.frames(); ++i)
     std::memcpy(umem.data(static_cast<uint64_t>(i) * kFrameSize), t.frame.data(), t.frame.size());
 
   auto reclaim = [&] {
     uint32_t idx;
-    const uint32_t n = xsk_ring_cons__peek(umem.first_comp(), kRingSize, &idx);
+    const uint32_t n = xsk_ring_cons__peek(&umem.comp, kGenRing, &idx);
     if (!n) return;
-    for (uint32_t i = 0; i < n; ++i) umem.release(*xsk_ring_cons__comp_addr(umem.first_comp(), idx + i));
-    xsk_ring_cons__release(umem.first_comp(), n);
+    for (uint32_t i = 0; i < n; ++i) umem.release(*xsk_ring_cons__comp_addr(&umem.comp, idx + i));
+    xsk_ring_cons__release(&umem.comp, n);
     r.completed += n;
   };
-  auto tx_pending = [&] { return xsk_prod_nb_free(&sock.tx, kRingSize) < kRingSize; };
+  auto tx_pending = [&] { return xsk_prod_nb_free(&sock.tx, kGenRing) < kGenRing; };
   // Copy mode transmits only inside sendto(), at most a small budget per call
   // (32 frames in current kernels), so kick whenever frames wait in the ring.
   auto kick = [&] {
@@ -342,8 +402,7 @@ GenResult run_gen(const GenOptions& o) {
     uint32_t idx = 0;
     const uint32_t got = want ? xsk_ring_prod__reserve(&sock.tx, static_cast<uint32_t>(want), &idx) : 0;
     for (uint32_t i = 0; i < got; ++i) {
-      uint64_t addr = 0;
-      umem.alloc(addr);  // cannot fail: got <= free_frames()
+      const uint64_t addr = umem.alloc();  // got <= free_frames()
       uint8_t* f = umem.data(addr);
       const uint64_t seq = r.submitted + i;
       const uint16_t sport_be = net::hton16(static_cast<uint16_t>(o.src_port + seq % ports));
@@ -456,14 +515,16 @@ RecvResult run_recv(const RecvOptions& o) {
   const LinkInfo link = read_link(o.iface);
   // Native XDP first; generic (skb) mode for drivers without it. A socket
   // that failed after bind() cannot be bound again, hence a fresh UMEM too.
-  std::unique_ptr<Umem> umem_owner;
+  std::unique_ptr<BenchUmem> umem_owner;
   std::unique_ptr<BenchSocket> sock_owner;
   std::string native_error;
   for (const uint32_t flags : {uint32_t{XDP_FLAGS_DRV_MODE}, uint32_t{XDP_FLAGS_SKB_MODE}}) {
     try {
       sock_owner.reset();
-      umem_owner = std::make_unique<Umem>(kUmemFrames);
-      sock_owner = std::make_unique<BenchSocket>(*umem_owner, o.iface, link.ifindex, o.queue, true, flags);
+      // Frames for a full fill ring plus a full rx ring.
+      umem_owner = std::make_unique<BenchUmem>(2 * kRecvRing, kRecvRing);
+      sock_owner =
+          std::make_unique<BenchSocket>(*umem_owner, o.iface, link.ifindex, o.queue, kRecvRing, true, flags);
       break;
     } catch (const Failure& e) {
       if (flags == XDP_FLAGS_SKB_MODE)
@@ -471,20 +532,16 @@ RecvResult run_recv(const RecvOptions& o) {
       native_error = e.what();
     }
   }
-  Umem& umem = *umem_owner;
+  BenchUmem& umem = *umem_owner;
   BenchSocket& sock = *sock_owner;
-  xsk_ring_prod* fill = umem.first_fill();
+  xsk_ring_prod* fill = &umem.fill;
 
   auto refill = [&] {
-    uint32_t want = std::min<uint32_t>(xsk_prod_nb_free(fill, kRingSize), static_cast<uint32_t>(umem.free_frames()));
+    uint32_t want = std::min<uint32_t>(xsk_prod_nb_free(fill, kRecvRing), static_cast<uint32_t>(umem.free_frames()));
     if (!want) return;
     uint32_t idx;
     want = xsk_ring_prod__reserve(fill, want, &idx);
-    for (uint32_t i = 0; i < want; ++i) {
-      uint64_t addr = 0;
-      umem.alloc(addr);
-      *xsk_ring_prod__fill_addr(fill, idx + i) = addr;
-    }
+    for (uint32_t i = 0; i < want; ++i) *xsk_ring_prod__fill_addr(fill, idx + i) = umem.alloc();
     xsk_ring_prod__submit(fill, want);
     if (xsk_ring_prod__needs_wakeup(fill)) recvfrom(sock.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
   };
@@ -594,6 +651,7 @@ int main(int argc, char** argv) {
   try {
     if (geteuid() != 0) throw Failure("must run as root (AF_XDP sockets and XDP programs need CAP_NET_RAW and CAP_BPF)");
     libxdp_set_print(quiet_libxdp);
+    libbpf_set_print(quiet_libbpf);
     install_signal_handlers();
     if (*gen) {
       const GenResult r = run_gen(g);

@@ -26,13 +26,34 @@ xm_node() {
 }
 
 # xm_wire NODE1 IP1 NODE2 IP2 [MTU]: a veth wire0 between two nodes, IPv4 /24.
+# With XM_SWITCH=1 the wire runs through a bridge in namespace "switch", where
+# a capture sees every frame (a tap on a node's own wire0 misses frames that
+# XDP redirects or AF_XDP transmits).
 xm_wire() {
   local mtu=${5:-1500}
-  ip link add wire0 netns "$XM_PREFIX$1" type veth peer name wire0 netns "$XM_PREFIX$3"
+  if [ -n "${XM_SWITCH:-}" ]; then
+    ip netns add "${XM_PREFIX}switch"
+    XM_NETNS+=("${XM_PREFIX}switch")
+    xm_ns switch ip link add br0 type bridge
+    xm_ns switch ip link set br0 up
+    ip link add wire0 netns "$XM_PREFIX$1" type veth peer name port1 netns "${XM_PREFIX}switch"
+    ip link add wire0 netns "$XM_PREFIX$3" type veth peer name port2 netns "${XM_PREFIX}switch"
+    local p
+    for p in port1 port2; do
+      xm_ns switch ip link set "$p" mtu "$mtu" master br0 up
+    done
+  else
+    ip link add wire0 netns "$XM_PREFIX$1" type veth peer name wire0 netns "$XM_PREFIX$3"
+  fi
   xm_ns "$1" ip link set wire0 mtu "$mtu" address "$(xm_mac_of "$2")"
   xm_ns "$3" ip link set wire0 mtu "$mtu" address "$(xm_mac_of "$4")"
   xm_ns "$1" ip addr add "$2/24" dev wire0
   xm_ns "$3" ip addr add "$4/24" dev wire0
+  # A veth hands the peer checksums the sender left for offload (CHECKSUM_PARTIAL)
+  # unfinished; a physical wire never carries such frames. Make the kernels
+  # on both ends compute them, as a NIC would.
+  xm_ns "$1" ethtool -K wire0 tx off >/dev/null 2>&1 || true
+  xm_ns "$3" ethtool -K wire0 tx off >/dev/null 2>&1 || true
   xm_ns "$1" ip link set wire0 up
   xm_ns "$3" ip link set wire0 up
 }
