@@ -53,6 +53,15 @@ ctl() {  # ctl NODE ARGS...: xdpmeshctl against that node's daemon
 # stat_of NODE KEY: a worker-0 counter of the node, e.g. stat_of node-a drops.no_route
 stat_of() { ctl "$1" stats -o json | json "workers.0.$2"; }
 
+# drops_except NODE [REASON...]: total drops of the node except the reasons named
+drops_except() {
+  ctl "$1" stats -o json | /usr/bin/python3 -c '
+import json, sys
+skip = set(sys.argv[1:])
+w = json.loads(sys.stdin.readline())["workers"]
+print(sum(v for x in w for k, v in x["drops"].items() if k not in skip))' "${@:2}"
+}
+
 # udp_check NAME SRC_POD DST_POD DST_IP COUNT [RATE] [extra client args]: all datagrams arrive intact
 udp_check() {
   local name=$1 src=$2 dst=$3 ip=$4 count=$5 rate=${6:-2000} v6=""
