@@ -33,6 +33,9 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
                                            "add queues (ethtool -L {} combined {}, or numrxqueues for veth)",
                                            name, links_[i].rx_queues, cfg_.queues, name, cfg_.queues));
   }
+  for (std::size_t i = 0; i < links_.size(); ++i)
+    locks_.push_back(std::make_unique<InterfaceLock>(i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface,
+                                                     links_[i].ifindex));
   facts_.uplink_mac = links_[0].mac;
   facts_.uplink_mtu = links_[0].mtu;
   if (cfg_.uplink_ip)

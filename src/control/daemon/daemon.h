@@ -14,6 +14,7 @@
 #include "control/api/api_server.h"
 #include "control/bpf/steering.h"
 #include "control/config/config.h"
+#include "control/daemon/interface_lock.h"
 #include "control/model/mesh_state.h"
 #include "control/netlink/neighbors.h"
 #include "control/publish/snapshot_builder.h"
@@ -55,6 +56,7 @@ class Daemon {
   MeshState mesh_;
   NodeFacts facts_;
   std::vector<LinkFacts> links_;  // [0] uplink, then pods
+  std::vector<std::unique_ptr<InterfaceLock>> locks_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   boost::asio::io_context io_;
