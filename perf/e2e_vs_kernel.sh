@@ -15,7 +15,7 @@
 #   E2E_SIZES     frame sizes (default "64 1400")
 #   E2E_DURATION  seconds the generator sends per run (default 3)
 #   E2E_RATES     offered loads in pps, 0 = as fast as the generator can (default "0 150000 250000 350000")
-#   E2E_REPS      runs per mode, size and rate; the median is reported (default 1)
+#   E2E_REPS      runs per mode, size and rate; the median is reported (default 2)
 #   E2E_MODES     paths to measure (default "xdpmesh kernel")
 #   E2E_KEEP      if set, keep the per-run JSON and logs (path printed at the end)
 # Several offered loads, not only "as fast as possible": an AF_XDP generator
@@ -44,7 +44,7 @@ BENCH=$XM_BUILD/xdpmesh-bench
 SIZES=${E2E_SIZES:-64 1400}
 DURATION=${E2E_DURATION:-3}
 RATES=${E2E_RATES:-0 150000 250000 350000}
-REPS=${E2E_REPS:-1}
+REPS=${E2E_REPS:-2}
 MODES=${E2E_MODES:-xdpmesh kernel}
 
 # Our own prefix: concurrent runs (or the integration tests) do not collide.
@@ -107,6 +107,11 @@ setup() {  # MODE: xdpmesh | kernel
   if [ "$1" = xdpmesh ]; then
     xm_start_daemon node-a "$XM_WORK/node-a.yaml" "$XM_WORK/xdpmeshd-a.log"
     xm_start_daemon node-b "$XM_WORK/node-b.yaml" "$XM_WORK/xdpmeshd-b.log"
+    local node workers
+    for node in node-a node-b; do
+      workers=$("$XM_BUILD/xdpmeshctl" --socket "$XM_WORK/$node.sock" --output json status | jq .workers)
+      [ "$workers" = 1 ] || { echo "e2e_vs_kernel: xdpmeshd in $node runs $workers workers, expected 1" >&2; exit 1; }
+    done
   else
     kernel_node node-a 192.168.50.1 192.168.50.2 10.1.2.0/24 lxc-a1:10.1.1.2 lxc-a2:10.1.1.3
     kernel_node node-b 192.168.50.2 192.168.50.1 10.1.1.0/24 lxc-b1:10.1.2.2 lxc-b2:10.1.2.3
@@ -189,7 +194,8 @@ xdpmesh_losses() {  # BASE
     + "B tx_ring_full \(e(.workers[0].drops.tx_ring_full)), B tx \(e(.workers[0].tx_packets)) -> received \($r[0].packets)"'
 }
 
-median() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+num() { if [ -n "$1" ]; then printf '%.0f' "$1"; else printf -- '-'; fi; }
 # FIELD MODE SIZE RATE: the median over the repetitions ("sent" or "rx" pps).
 figure() {
   local r base
@@ -199,7 +205,7 @@ figure() {
     if [ "$1" = sent ]; then jq .pps "$base.gen.json"; else rx_pps "$base"; fi
   done | median
 }
-ratio() { awk -v x="$1" -v k="$2" 'BEGIN {if (k > 0) printf "%.2fx", x / k; else print "n/a"}'; }
+ratio() { awk -v x="$1" -v k="$2" 'BEGIN {if (x != "" && k > 0) printf "%.2fx", x / k; else print "n/a"}'; }
 rate_name() { if [ "$1" = 0 ]; then echo max; else echo "$1"; fi; }
 
 START=$(date +%s)
@@ -227,13 +233,15 @@ for size in $SIZES; do
     xr=$(figure rx xdpmesh "$size" "$rate")
     ks=$(figure sent kernel "$size" "$rate")
     kr=$(figure rx kernel "$size" "$rate")
-    printf '%-7s %-8s | %12.0f %12.0f | %12.0f %12.0f | %8s\n' "$size B" "$(rate_name "$rate")" "$xs" "$xr" "$ks" "$kr" \
-      "$(ratio "$xr" "$kr")"
-    if awk -v a="$xr" -v b="$best_x" 'BEGIN {exit !(a > b)}'; then best_x=$xr best_xr=$rate; fi
-    if awk -v a="$kr" -v b="$best_k" 'BEGIN {exit !(a > b)}'; then best_k=$kr best_kr=$rate; fi
+    printf '%-7s %-8s | %12s %12s | %12s %12s | %8s\n' "$size B" "$(rate_name "$rate")" "$(num "$xs")" "$(num "$xr")" \
+      "$(num "$ks")" "$(num "$kr")" "$(ratio "$xr" "$kr")"
+    if [ -n "$xr" ] && awk -v a="$xr" -v b="$best_x" 'BEGIN {exit !(a > b)}'; then best_x=$xr best_xr=$rate; fi
+    if [ -n "$kr" ] && awk -v a="$kr" -v b="$best_k" 'BEGIN {exit !(a > b)}'; then best_k=$kr best_kr=$rate; fi
   done
-  printf '%-7s %-8s | %12s %12.0f | %12s %12.0f | %8s   (xdpmesh at %s, kernel at %s)\n' "$size B" peak "" "$best_x" "" \
-    "$best_k" "$(ratio "$best_x" "$best_k")" "$(rate_name "$best_xr")" "$(rate_name "$best_kr")"
+  [ -n "$best_xr" ] || best_x=""
+  [ -n "$best_kr" ] || best_k=""
+  printf '%-7s %-8s | %12s %12s | %12s %12s | %8s   (xdpmesh at %s, kernel at %s)\n' "$size B" peak "" "$(num "$best_x")" \
+    "" "$(num "$best_k")" "$(ratio "$best_x" "$best_k")" "$(rate_name "${best_xr:--}")" "$(rate_name "${best_kr:--}")"
 done
 echo
 if [[ " $MODES " == *" xdpmesh "* ]]; then

@@ -26,8 +26,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdarg>
 #include <chrono>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -334,7 +334,7 @@ Template build_template(const GenOptions& o, const LinkInfo& link, uint32_t stre
 
 struct GenResult {
   uint64_t submitted = 0, completed = 0, bytes = 0;
-  uint64_t kick_errors = 0;
+  uint64_t kick_retries = 0;
   double seconds = 0;
   std::string src_mac;
   xdp_statistics xsk{};
@@ -352,6 +352,8 @@ GenResult run_gen(const GenOptions& o) {
   const Template t = build_template(o, link, stream);
 
   // Twice the ring: the tx ring full plus as many frames awaiting completion.
+  // bind() wants a fill ring on the UMEM even for a tx-only socket; it is
+  // created with the UMEM and stays empty, as nothing is received.
   BenchUmem umem(2 * kGenRing, kGenRing);
   BenchSocket sock(umem, o.iface, link.ifindex, o.queue, kGenRing, /*receive=*/false);
   // The frames never change but for three fields, so write them all once.
@@ -373,7 +375,7 @@ GenResult run_gen(const GenOptions& o) {
     if (sendto(sock.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) return;
     const int e = errno;
     if (e == EAGAIN || e == EBUSY || e == ENOBUFS || e == EINTR) {
-      ++r.kick_errors;
+      ++r.kick_retries;
       return;
     }
     throw Failure(fmt::format("{}: transmit failed: {}", o.iface, errstr(e)));
@@ -446,36 +448,44 @@ struct RecvOptions {
 
 struct RecvResult {
   uint64_t packets = 0, bytes = 0, other = 0;
-  uint64_t lost = 0, reordered = 0, streams = 0;
+  uint64_t lost = 0, reordered = 0, streams = 0, stale_packets = 0;
   uint64_t bad_ip_checksum = 0, bad_udp_checksum = 0;
   double window_seconds = 0;
   std::optional<Clock::time_point> first, last;
   xdp_statistics xsk{};
 };
 
-// Sequence bookkeeping of the current generator run: a frame older than the
-// newest one seen is reordered, and a late frame fills a gap counted as lost.
+// Counts belong to the newest generator run (stream). Frames of an earlier
+// run that a forwarder released late arrive first and are set aside as
+// stale when the new run's frames appear, so they inflate no figure.
+// Within a run, a frame older than the newest seen is reordered, and such a
+// late frame fills a gap counted as lost.
 struct SeqTracker {
   bool active = false;
   uint32_t stream = 0;
   uint64_t newest = 0;
-  uint64_t gap_total = 0;
 
-  void see(uint32_t s, uint64_t seq, RecvResult& r) {
+  void see(uint32_t s, uint64_t seq, uint32_t len, Clock::time_point now, RecvResult& r) {
     if (!active || s != stream) {
+      if (active) {
+        r.stale_packets += r.packets;
+        r.packets = r.bytes = r.lost = r.reordered = 0;
+      }
       active = true;
       stream = s;
       newest = seq;
       ++r.streams;
-      return;
-    }
-    if (seq > newest) {
+      r.first = now;
+    } else if (seq > newest) {
       r.lost += seq - newest - 1;
       newest = seq;
     } else {
       ++r.reordered;
       if (r.lost) --r.lost;
     }
+    ++r.packets;
+    r.bytes += len;
+    r.last = now;
   }
 };
 
@@ -570,27 +580,18 @@ RecvResult run_recv(const RecvOptions& o) {
       continue;
     }
     idle = 0;
-    uint32_t ours = 0;
     for (uint32_t i = 0; i < n; ++i) {
       const xdp_desc* d = xsk_ring_cons__rx_desc(&sock.rx, idx + i);
       const uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
       uint32_t stream;
       uint64_t seq;
-      if (inspect(o, umem.data(addr), d->len, stream, seq, r)) {
-        ++ours;
-        r.bytes += d->len;
-        seqs.see(stream, seq, r);
-      } else {
+      if (inspect(o, umem.data(addr), d->len, stream, seq, r))
+        seqs.see(stream, seq, d->len, now, r);
+      else
         ++r.other;
-      }
       umem.release(addr);
     }
     xsk_ring_cons__release(&sock.rx, n);
-    if (ours) {
-      r.packets += ours;
-      if (!r.first) r.first = now;
-      r.last = now;
-    }
     refill();
   }
   r.window_seconds = seconds_between(start, now);
@@ -661,7 +662,7 @@ int main(int argc, char** argv) {
           "\"packets\":{},\"submitted\":{},\"bytes\":{},\"seconds\":{:.3f},\"pps\":{:.0f},\"mbps\":{:.1f},"
           "\"kick_retries\":{},\"xsk_tx_invalid\":{}}}\n",
           g.iface, r.src_mac, g.size, g.src_ports, g.rate, r.completed, r.submitted, r.bytes,
-          r.seconds, pps, r.seconds > 0 ? static_cast<double>(r.bytes) * 8 / r.seconds / 1e6 : 0, r.kick_errors,
+          r.seconds, pps, r.seconds > 0 ? static_cast<double>(r.bytes) * 8 / r.seconds / 1e6 : 0, r.kick_retries,
           r.xsk.tx_invalid_descs);
     } else {
       const RecvResult r = run_recv(rv);
@@ -673,10 +674,11 @@ int main(int argc, char** argv) {
       fmt::print(
           "{{\"mode\":\"recv\",\"iface\":\"{}\",\"packets\":{},\"bytes\":{},\"seconds\":{:.3f},"
           "\"window_seconds\":{:.3f},\"pps\":{:.0f},\"mbps\":{:.1f},\"lost\":{},\"reordered\":{},\"streams\":{},"
+          "\"stale_packets\":{},"
           "\"other\":{},\"bad_ip_checksum\":{},\"bad_udp_checksum\":{},\"xsk_rx_dropped\":{},\"xsk_rx_ring_full\":{},"
           "\"xsk_fill_ring_empty\":{}}}\n",
           rv.iface, r.packets, r.bytes, active, r.window_seconds, pps,
-          active > 0 ? static_cast<double>(r.bytes) * 8 / active / 1e6 : 0, r.lost, r.reordered, r.streams, r.other,
+          active > 0 ? static_cast<double>(r.bytes) * 8 / active / 1e6 : 0, r.lost, r.reordered, r.streams, r.stale_packets, r.other,
           r.bad_ip_checksum, r.bad_udp_checksum, r.xsk.rx_dropped, r.xsk.rx_ring_full,
           r.xsk.rx_fill_ring_empty_descs);
     }

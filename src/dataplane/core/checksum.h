@@ -52,6 +52,17 @@ inline uint16_t compute(const void* data, std::size_t len, uint64_t sum = 0) {
   return static_cast<uint16_t>(~fold(partial(data, len, sum)));
 }
 
+// True when an IPv4 header of hl bytes (a multiple of 4, >= 20) sums to
+// 0xffff. The common 20-byte header is five 32-bit loads, no loop.
+inline bool ipv4_header_valid(const void* hdr, std::size_t hl) {
+  const auto* p = static_cast<const uint8_t*>(hdr);
+  uint32_t w[5];
+  std::memcpy(w, p, 20);
+  uint64_t sum = static_cast<uint64_t>(w[0]) + w[1] + w[2] + w[3] + w[4];
+  if (hl > 20) sum = partial(p + 20, hl - 20, sum);
+  return fold(sum) == 0xffff;
+}
+
 // RFC 1624 eqn. 3: new check after a 16-bit field changes from old to new (all network order).
 inline uint16_t update16(uint16_t check, uint16_t old_val, uint16_t new_val) {
   uint32_t sum = static_cast<uint16_t>(~check) + static_cast<uint16_t>(~old_val) + new_val;

@@ -42,7 +42,7 @@ inline Ipv4Hdr* parse_ipv4(Ctx& x, Packet& p, uint8_t* l3, uint32_t avail) {
   const uint32_t tot = ntoh16(ip->tot_len);
   if ((ip->ver_ihl >> 4) != 4 || hl < sizeof(Ipv4Hdr) || tot < hl || tot > avail)
     return drop(x, p, DropReason::malformed_ip), nullptr;
-  if (csum::fold(csum::partial(ip, hl)) != 0xffff) return drop(x, p, DropReason::bad_ip_checksum), nullptr;
+  if (!csum::ipv4_header_valid(ip, hl)) return drop(x, p, DropReason::bad_ip_checksum), nullptr;
   p.len -= avail - tot;  // strip Ethernet padding
   return ip;
 }

@@ -25,12 +25,14 @@ struct Ip6 {
   }
 };
 
-inline uint64_t hash_key(Ip4 a) { return mix64(a.be); }
+// Table hashes: tables take the HIGH bits (Fibonacci hashing), so one
+// multiply spreads an IPv4 key well enough.
+inline uint64_t hash_key(Ip4 a) { return (static_cast<uint64_t>(a.be) + 1) * 0x9e3779b97f4a7c15ULL; }
 inline uint64_t hash_key(const Ip6& a) {
   uint64_t lo, hi;
   std::memcpy(&lo, a.bytes.data(), 8);
   std::memcpy(&hi, a.bytes.data() + 8, 8);
-  return mix64(lo ^ mix64(hi));
+  return (lo ^ (hi * 0xc2b2ae3d27d4eb4fULL) ^ (hi >> 29)) * 0x9e3779b97f4a7c15ULL;
 }
 
 // Keeps the first len bits (network order semantics).

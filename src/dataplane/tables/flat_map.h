@@ -19,15 +19,20 @@ class FlatMap {
   // Later duplicates of a key replace earlier ones.
   explicit FlatMap(const std::vector<std::pair<K, V>>& items) {
     std::size_t cap = 8;
-    while (cap < items.size() * 2) cap <<= 1;
+    unsigned bits = 3;
+    while (cap < items.size() * 2) {
+      cap <<= 1;
+      ++bits;
+    }
     slots_.assign(cap, Slot{});
     mask_ = cap - 1;
+    shift_ = 64 - bits;
     for (const auto& [k, v] : items) insert(k, v);
   }
 
   const V* find(const K& key) const {
     if (size_ == 0) return nullptr;
-    for (std::size_t i = hash_key(key) & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = hash_key(key) >> shift_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return nullptr;
       if (s.key == key) return &s.value;
@@ -50,7 +55,7 @@ class FlatMap {
   };
 
   void insert(const K& key, const V& value) {
-    for (std::size_t i = hash_key(key) & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = hash_key(key) >> shift_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (!s.used) {
         s = Slot{key, value, true};
@@ -66,6 +71,7 @@ class FlatMap {
 
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
+  unsigned shift_ = 63;
   std::size_t size_ = 0;
 };
 
