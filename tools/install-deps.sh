@@ -8,10 +8,10 @@ build_pkgs=(
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libboost1.81-dev libboost-json1.81-dev libyaml-cpp-dev libssl-dev
   libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev
 )
 run_pkgs=(iproute2 procps ethtool iputils-ping)
-test_pkgs=(tshark libclang-rt-14-dev valgrind python3)
+test_pkgs=(tshark libclang-rt-14-dev python3)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 case "${1:-build}" in

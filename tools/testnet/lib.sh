@@ -6,6 +6,7 @@
 
 XM_PREFIX=${XM_PREFIX:-xm-}
 XM_WORK=${XM_WORK:-$(mktemp -d /tmp/${XM_PREFIX}XXXXXX)}
+XM_QUEUES=${XM_QUEUES:-1}  # rx/tx queues of every veth (one xdpmeshd worker per queue)
 XM_PIDS=()
 XM_NETNS=()
 
@@ -43,7 +44,8 @@ xm_wire() {
       xm_ns switch ip link set "$p" mtu "$mtu" master br0 up
     done
   else
-    ip link add wire0 netns "$XM_PREFIX$1" type veth peer name wire0 netns "$XM_PREFIX$3"
+    ip link add wire0 netns "$XM_PREFIX$1" numtxqueues "$XM_QUEUES" numrxqueues "$XM_QUEUES" type veth \
+      peer name wire0 netns "$XM_PREFIX$3" numtxqueues "$XM_QUEUES" numrxqueues "$XM_QUEUES"
   fi
   xm_ns "$1" ip link set wire0 mtu "$mtu" address "$(xm_mac_of "$2")"
   xm_ns "$3" ip link set wire0 mtu "$mtu" address "$(xm_mac_of "$4")"
@@ -67,7 +69,8 @@ xm_pod() {
   ip netns add "$XM_PREFIX$pod"
   XM_NETNS+=("$XM_PREFIX$pod")
   xm_ns "$pod" ip link set lo up
-  ip link add "$hostif" netns "$XM_PREFIX$node" type veth peer name eth0 netns "$XM_PREFIX$pod"
+  ip link add "$hostif" netns "$XM_PREFIX$node" numtxqueues "$XM_QUEUES" numrxqueues "$XM_QUEUES" type veth \
+    peer name eth0 netns "$XM_PREFIX$pod" numtxqueues "$XM_QUEUES" numrxqueues "$XM_QUEUES"
   xm_ns "$pod" ip link set eth0 address "$(xm_mac_of "$ip4")" mtu "$mtu"
   xm_ns "$node" ip link set "$hostif" mtu 1500
   xm_ns "$pod" ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1 || true
