@@ -19,7 +19,7 @@ xm_mac_of() {
   printf '02:00:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4"
 }
 
-# xm_node NAME: a node namespace with lo up and bpffs mounted (for libbpf/bpftool).
+# xm_node NAME: a node namespace with lo up. (xdpmeshd needs no bpffs.)
 xm_node() {
   ip netns add "$XM_PREFIX$1"
   XM_NETNS+=("$XM_PREFIX$1")

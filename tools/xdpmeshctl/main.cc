@@ -120,8 +120,9 @@ void print_stats(const json::object& o) {
       if (v.to_number<uint64_t>() != 0) fmt::print("    {:<24} {}\n", std::string(k), s(v));
     for (auto& pv : w.at("ports").as_array()) {
       const auto& p = pv.as_object();
-      fmt::print("  port {:<16} q{}  rx {}  tx {}\n", s(p.at("interface")), s(p.at("queue")), s(p.at("rx_packets")),
-                 s(p.at("tx_packets")));
+      fmt::print("  port {:<16} q{}  rx {}  tx {}  kernel: rx_dropped {} rx_ring_full {} fill_ring_empty {}\n",
+                 s(p.at("interface")), s(p.at("queue")), s(p.at("rx_packets")), s(p.at("tx_packets")),
+                 s(p.at("kernel_rx_dropped")), s(p.at("kernel_rx_ring_full")), s(p.at("kernel_fill_ring_empty")));
     }
   }
   fmt::print("xdp actions:\n");

@@ -98,11 +98,19 @@ json::object Daemon::stats_json() {
       drops[drop_reason_name(static_cast<DropReason>(r))] = c.drops[r].get();
     wo["drops"] = drops;
     json::array ports;
-    for (std::size_t i = 0; i < w->ports().size(); ++i)
+    for (std::size_t i = 0; i < w->ports().size(); ++i) {
+      const xdp_statistics k = w->ports()[i]->kernel_stats();
       ports.push_back(json::object{{"interface", w->ports()[i]->ifname()},
                                    {"queue", w->ports()[i]->queue()},
                                    {"rx_packets", c.port_rx[i].get()},
-                                   {"tx_packets", c.port_tx[i].get()}});
+                                   {"tx_packets", c.port_tx[i].get()},
+                                   // Frames steered to us that the kernel had to drop.
+                                   {"kernel_rx_dropped", k.rx_dropped},
+                                   {"kernel_rx_ring_full", k.rx_ring_full},
+                                   {"kernel_fill_ring_empty", k.rx_fill_ring_empty_descs},
+                                   {"kernel_rx_invalid_descs", k.rx_invalid_descs},
+                                   {"kernel_tx_invalid_descs", k.tx_invalid_descs}});
+    }
     wo["ports"] = ports;
     ws.push_back(wo);
   }

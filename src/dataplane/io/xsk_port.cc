@@ -81,6 +81,13 @@ XskPort::XskPort(Umem& umem, const std::string& ifname, uint32_t queue, BindMode
     zero_copy_ = (opts.flags & XDP_OPTIONS_ZEROCOPY) != 0;
 }
 
+xdp_statistics XskPort::kernel_stats() const {
+  xdp_statistics st{};
+  socklen_t len = sizeof st;
+  if (getsockopt(fd(), SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return xdp_statistics{};
+  return st;
+}
+
 XskPort::~XskPort() {
   if (xsk_) xsk_socket__delete(xsk_);
 }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <linux/if_xdp.h>
+
 extern "C" {
 #include <xdp/xsk.h>
 }
@@ -66,6 +68,9 @@ class XskPort {
   XskPort& operator=(const XskPort&) = delete;
 
   int fd() const { return xsk_socket__fd(xsk_); }
+  // The kernel's own counters of this socket (frames it could not hand us).
+  // Safe from any thread: a getsockopt.
+  xdp_statistics kernel_stats() const;
   bool zero_copy() const { return zero_copy_; }
   const std::string& ifname() const { return ifname_; }
   uint32_t queue() const { return queue_; }

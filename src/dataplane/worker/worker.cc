@@ -109,9 +109,27 @@ void Worker::flush_tx() {
       counters_.drop(DropReason::tx_ring_full);
     }
     st.n = 0;
-    // Copy mode transmits only on a kick; zero-copy only when the driver asks.
-    if (got && (xsk_ring_prod__needs_wakeup(&port.tx) || !port.zero_copy()))
-      sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    if (got) kick_tx(port);
+  }
+}
+
+uint32_t Worker::tx_pending(XskPort& port) {
+  return kRingSize - xsk_prod_nb_free(&port.tx, kRingSize);
+}
+
+void Worker::kick_tx(XskPort& port) {
+  // Zero-copy drivers transmit on their own unless they ask for a wakeup.
+  if (port.zero_copy()) {
+    if (xsk_ring_prod__needs_wakeup(&port.tx)) sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
+    return;
+  }
+  // Copy mode sends only inside sendto(), at most 32 frames a call (the
+  // kernel's TX_BATCH_SIZE): kick until the kernel has taken everything,
+  // bounded so a stuck device cannot hold the worker.
+  for (int i = 0; i < 16 && tx_pending(port); ++i) {
+    if (sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+        errno != ENOBUFS)
+      break;
   }
 }
 
@@ -139,6 +157,13 @@ void Worker::run() {
       refill(port);
       if (snap) work += poll_port(pi, *snap);
     }
+    // Frames still in a tx ring (the kernel took only part of them) are work:
+    // never sleep on them.
+    for (auto& p : ports_)
+      if (!p->zero_copy() && tx_pending(*p)) {
+        kick_tx(*p);
+        ++work;
+      }
     if (work) {
       idle = 0;
       continue;

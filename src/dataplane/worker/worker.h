@@ -43,6 +43,8 @@ class alignas(64) Worker {
   void reclaim_completions(XskPort& port);
   void refill(XskPort& port);
   void flush_tx();
+  void kick_tx(XskPort& port);
+  static uint32_t tx_pending(XskPort& port);
   void sleep_until_traffic();
 
   WorkerOptions opts_;
