@@ -14,7 +14,7 @@
 #   XM_BUILD      build directory with xdpmeshd, xdpmeshctl, xdpmesh-bench (default: <repo>/build)
 #   E2E_SIZES     frame sizes (default "64 1400")
 #   E2E_DURATION  seconds the generator sends per run (default 3)
-#   E2E_RATES     offered loads in pps, 0 = as fast as the generator can (default "0 150000 250000 350000")
+#   E2E_RATES     offered loads in pps, 0 = as fast as the generator can (default "0 200000 300000 400000")
 #   E2E_REPS      runs per mode, size and rate; the median is reported (default 2)
 #   E2E_MODES     paths to measure (default "xdpmesh kernel")
 #   E2E_KEEP      if set, keep the per-run JSON and logs (path printed at the end)
@@ -43,7 +43,7 @@ done
 BENCH=$XM_BUILD/xdpmesh-bench
 SIZES=${E2E_SIZES:-64 1400}
 DURATION=${E2E_DURATION:-3}
-RATES=${E2E_RATES:-0 150000 250000 350000}
+RATES=${E2E_RATES:-0 200000 300000 400000}
 REPS=${E2E_REPS:-2}
 MODES=${E2E_MODES:-xdpmesh kernel}
 

@@ -35,6 +35,11 @@ inline void drop(Ctx& x, Packet& p, DropReason r) {
 }
 
 // A parsed and length-checked IPv4 header; the frame is trimmed to the IP length.
+// kVerifyChecksum is false only where the header checksum was checked already
+// (native-routed uplink frames) or will be by the receiver before anything
+// acts on it (a decapsulated inner header: the pod's kernel verifies it, and
+// our incremental TTL update keeps a wrong checksum wrong, RFC 1624).
+template <bool kVerifyChecksum = true>
 inline Ipv4Hdr* parse_ipv4(Ctx& x, Packet& p, uint8_t* l3, uint32_t avail) {
   if (avail < sizeof(Ipv4Hdr)) return drop(x, p, DropReason::malformed_ip), nullptr;
   auto* ip = reinterpret_cast<Ipv4Hdr*>(l3);
@@ -42,7 +47,7 @@ inline Ipv4Hdr* parse_ipv4(Ctx& x, Packet& p, uint8_t* l3, uint32_t avail) {
   const uint32_t tot = ntoh16(ip->tot_len);
   if ((ip->ver_ihl >> 4) != 4 || hl < sizeof(Ipv4Hdr) || tot < hl || tot > avail)
     return drop(x, p, DropReason::malformed_ip), nullptr;
-  if (!csum::ipv4_header_valid(ip, hl)) return drop(x, p, DropReason::bad_ip_checksum), nullptr;
+  if (kVerifyChecksum && !csum::ipv4_header_valid(ip, hl)) return drop(x, p, DropReason::bad_ip_checksum), nullptr;
   p.len -= avail - tot;  // strip Ethernet padding
   return ip;
 }
@@ -332,7 +337,7 @@ void deliver_inner(Ctx& x, Packet& p) {
   if (p.len < kEth) return drop(x, p, DropReason::malformed_eth);
   switch (load_be16(p.data + 12)) {
     case kEthIpv4: {
-      Ipv4Hdr* ip = parse_ipv4(x, p, p.data + kEth, p.len - kEth);
+      Ipv4Hdr* ip = parse_ipv4<false>(x, p, p.data + kEth, p.len - kEth);
       if (!ip) return;
       const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
       if (!ep) return drop(x, p, DropReason::no_local_endpoint);
