@@ -148,6 +148,52 @@ TEST(VxlanDecap, Ipv6InnerDelivered) {
   EXPECT_TRUE(l4_checksum_ok(r.frame.data() + 14, r.frame.size() - 14));
 }
 
+// A frame as a pod with checksum offload sends it: the L4 checksum field holds
+// the folded pseudo-header sum (CHECKSUM_PARTIAL), not the checksum.
+Bytes with_partial_checksum(Bytes f, bool v6, std::size_t check_off) {
+  const std::size_t l3 = 14, l4 = v6 ? 54 : 34;
+  const uint32_t l4_len = static_cast<uint32_t>(f.size() - l4);
+  uint32_t sum = 0;
+  for (std::size_t i = l3 + (v6 ? 8 : 12); i < l4; i += 2) sum += static_cast<uint32_t>(f[i] << 8 | f[i + 1]);
+  sum += f[l3 + (v6 ? 6 : 9)] + l4_len;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  f[l4 + check_off] = static_cast<uint8_t>(sum >> 8);
+  f[l4 + check_off + 1] = static_cast<uint8_t>(sum);
+  return f;
+}
+
+TEST(ChecksumOffload, PartialUdpChecksumFromPodIsFinishedBeforeEncap) {
+  Harness h;
+  Bytes f = with_partial_checksum(pod_a1_udp_to("10.1.2.2", 333), false, 6);
+  ASSERT_FALSE(l4_checksum_ok(f.data() + 14, f.size() - 14));
+  auto r = h.run(f, kPortA1);
+  ASSERT_EQ(r.out_port, kUplinkPort);
+  EXPECT_TRUE(l4_checksum_ok(r.frame.data() + 64, r.frame.size() - 64));
+  EXPECT_EQ(Bytes(r.frame.begin() + 50, r.frame.end()), pod_a1_udp_to("10.1.2.2", 333)) << "same as a finished frame";
+}
+
+TEST(ChecksumOffload, PartialTcpChecksumFinishedOnLocalDeliveryAndIpv6) {
+  Harness h;
+  Bytes tcp = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac).ipv4("10.1.1.2", "10.1.1.3").tcp(5000, 80).payload(101).build();
+  auto r = h.run(with_partial_checksum(tcp, false, 16), kPortA1);
+  ASSERT_EQ(r.out_port, kPortA2);
+  EXPECT_TRUE(l4_checksum_ok(r.frame.data() + 14, r.frame.size() - 14));
+  Bytes tcp6 = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac).ipv6("fd00:1:1::2", "fd00:1:2::2").tcp(5000, 80).payload(77).build();
+  auto r6 = h.run(with_partial_checksum(tcp6, true, 16), kPortA1);
+  ASSERT_EQ(r6.out_port, kUplinkPort);
+  EXPECT_TRUE(l4_checksum_ok(r6.frame.data() + 64, r6.frame.size() - 64));
+}
+
+TEST(ChecksumOffload, FinishedChecksumsAreLeftAlone) {
+  Harness h;
+  Bytes f = pod_a1_udp_to("10.1.2.2", 64);
+  Bytes zero = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac).ipv4("10.1.1.2", "10.1.2.2").udp(1, 2, /*zero_checksum=*/true).payload(9).build();
+  auto done = h.run(f, kPortA1);
+  EXPECT_EQ(Bytes(done.frame.begin() + 50, done.frame.end()), f);
+  auto r = h.run(zero, kPortA1);
+  EXPECT_EQ(Bytes(r.frame.begin() + 50, r.frame.end()), zero) << "UDP checksum 0 (none) stays 0";
+}
+
 TEST(LocalDelivery, PodToPodOnSameNodeDecrementsTtl) {
   Harness h;
   auto r = h.run(pod_a1_udp_to("10.1.1.3"), kPortA1);

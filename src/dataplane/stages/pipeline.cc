@@ -87,6 +87,29 @@ inline void deliver_ipv6(Ctx& x, Packet& p, Ipv6Hdr* ip6, const EndpointEntry& e
   x.c.delivered_local.add();
 }
 
+// Pods behind a veth pair (and a VM's own stack) leave TCP/UDP checksums to
+// an offload that never happens on the AF_XDP path: such a frame carries the
+// folded pseudo-header sum in place of the checksum (CHECKSUM_PARTIAL). Do the
+// NIC's job: when the field equals that sum, compute the real checksum. A
+// finished checksum that happens to equal it (1 in 65536) is recomputed to
+// the same value, so the test is exact.
+inline void finish_offloaded_checksum(uint8_t* l4, uint32_t l4_len, uint8_t proto, uint64_t pseudo) {
+  uint32_t check_off;
+  if (proto == kProtoTcp && l4_len >= 20)
+    check_off = 16;
+  else if (proto == kProtoUdp && l4_len >= sizeof(UdpHdr))
+    check_off = 6;
+  else
+    return;
+  uint16_t stored;
+  std::memcpy(&stored, l4 + check_off, 2);
+  if (stored != csum::fold(pseudo)) return;
+  l4[check_off] = l4[check_off + 1] = 0;
+  uint16_t check = csum::compute(l4, l4_len, pseudo);
+  if (proto == kProtoUdp && check == 0) check = 0xffff;  // 0 means "no checksum" in UDP
+  std::memcpy(l4 + check_off, &check, 2);
+}
+
 // Source port of the outer UDP header from the inner flow (RFC 7348 §5).
 inline uint16_t inner_flow_port(const uint8_t* l4, const uint8_t* end, uint8_t proto, uint64_t src_fold,
                                 uint64_t dst_fold) {
@@ -273,6 +296,13 @@ void pod_ipv4(Ctx& x, Packet& p) {
   if (!ip) return;
   const EndpointEntry* src = x.s.endpoints4.find(Ip4{ip->saddr});
   if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
+  {
+    const uint32_t hl4 = (ip->ver_ihl & 0x0f) * 4u;
+    const uint32_t l4_len = ntoh16(ip->tot_len) - hl4;
+    if ((ip->frag_off & hton16(kIpv4FragMask)) == 0)
+      finish_offloaded_checksum(reinterpret_cast<uint8_t*>(ip) + hl4, l4_len, ip->protocol,
+                                csum::pseudo_v4(ip->saddr, ip->daddr, ip->protocol, static_cast<uint16_t>(l4_len)));
+  }
   if (const EndpointEntry* dst = x.s.endpoints4.find(Ip4{ip->daddr})) return deliver_ipv4(x, p, ip, *dst);
 
   const IpcacheEntry* e;
@@ -312,6 +342,11 @@ void pod_ipv6(Ctx& x, Packet& p) {
   if (is_ipv6_control(ip6)) return drop(x, p, DropReason::ipv6_control_ignored);
   const EndpointEntry* src = x.s.endpoints6.find(Ip6::from(ip6->saddr));
   if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
+  {
+    const uint32_t l4_len = ntoh16(ip6->payload_len);
+    finish_offloaded_checksum(reinterpret_cast<uint8_t*>(ip6) + sizeof(Ipv6Hdr), l4_len, ip6->nexthdr,
+                              csum::pseudo_v6(ip6->saddr, ip6->daddr, ip6->nexthdr, l4_len));
+  }
   const Ip6 dst = Ip6::from(ip6->daddr);
   if (const EndpointEntry* ep = x.s.endpoints6.find(dst)) return deliver_ipv6(x, p, ip6, *ep);
   const Tunnel* t = tunnel_of(x, p, x.s.ipcache6.lookup(dst));
