@@ -20,6 +20,11 @@ expect_fail() {
   fi
 }
 
+rc=0; out=$("$XM_BUILD/xdpmeshd" --config "$A" --check-config 2>&1) || rc=$?
+check "--check-config accepts a valid config and starts nothing" bash -c "[ $rc = 0 ] && ! ip -n ${XM_PREFIX}node-a link show wire0 | grep -q xdp"
+rc=0; "$XM_BUILD/xdpmeshd" --config /nonexistent.yaml --check-config >/dev/null 2>&1 || rc=$?
+check "--check-config rejects a bad one (exit $rc)" test "$rc" = 2
+
 expect_fail missing-file 2 "/nonexistent.yaml: cannot open the config file" /nonexistent.yaml
 
 sed 's/^tunnel:/tunel:/' "$A" >"$XM_WORK/typo.yaml"
