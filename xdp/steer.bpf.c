@@ -115,8 +115,11 @@ int xdpmesh_steer(struct xdp_md *ctx)
 		return count(XDPMESH_ACT_PASS_OTHER, XDP_PASS);
 	}
 
-	/* Uplink. */
-	if (h.l4_proto == IPPROTO_UDP && h.udp_dport && is_tunnel_port(cfg, h.udp_dport))
+	/* Uplink: tunnel traffic is unfragmented IPv4 UDP to our node IP and
+	 * port; the same port on another address (a VIP, a routed packet) or
+	 * any fragment stays with the kernel. */
+	if (h.ip4 && !h.is_fragment && h.l4_proto == IPPROTO_UDP && h.udp_dport &&
+	    h.ip4->daddr == cfg->node_ip4 && is_tunnel_port(cfg, h.udp_dport))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_TUNNEL);
 	if (is_local_dst(&h))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_LOCAL_DST);

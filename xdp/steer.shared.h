@@ -23,6 +23,7 @@ struct xdpmesh_iface_config {
 	__u32 role;              /* enum xdpmesh_iface_role */
 	__u32 xsk_base;          /* key of queue 0 of this interface in xsks */
 	__u16 tunnel_ports[XDPMESH_MAX_TUNNEL_PORTS]; /* network byte order, 0 = unused */
+	__u32 node_ip4; /* network byte order: tunnel packets must be addressed to it */
 };
 
 /* Keys of the local_prefixes4/6 LPM tries (value: __u32, unused, 1). */

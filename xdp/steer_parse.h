@@ -11,7 +11,7 @@
 struct steer_hdrs {
 	__u16 eth_proto;   /* host order */
 	__u8 l4_proto;     /* IPPROTO_* or 0 */
-	__u8 is_first_frag;
+	__u8 is_fragment;  /* IPv4 MF set or offset non-zero */
 	__u16 udp_dport;   /* network order, 0 if not UDP */
 	struct iphdr *ip4;
 	struct ipv6hdr *ip6;
@@ -31,6 +31,7 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 	h->udp_dport = 0;
 	h->ip4 = 0;
 	h->ip6 = 0;
+	h->is_fragment = 0;
 
 	/* VLAN-tagged frames are the kernel's: the engine forwards untagged only. */
 	if (h->eth_proto == ETH_P_IP) {
@@ -41,9 +42,12 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 			return -1;
 		h->ip4 = ip;
 		h->l4_proto = ip->protocol;
-		/* Only a first fragment carries the UDP header. */
-		if (ip->frag_off & bpf_htons(0x1fff))
+		/* A fragmented datagram is the kernel's to reassemble; only a
+		 * first fragment would carry the UDP header anyway. */
+		if (ip->frag_off & bpf_htons(0x3fff)) {
+			h->is_fragment = 1;
 			return 0;
+		}
 		cur = (void *)ip + ip->ihl * 4;
 	} else if (h->eth_proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6 = cur;

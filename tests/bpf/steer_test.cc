@@ -40,6 +40,7 @@ class SteerProgram : public ::testing::Test {
     cfg.role = role;
     cfg.xsk_base = 0;
     cfg.tunnel_ports[0] = htons(tunnel_port);
+    inet_pton(AF_INET, "192.168.50.1", &cfg.node_ip4);
     ASSERT_EQ(bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj_, "iface_config"), &lo_, &cfg, BPF_ANY), 0);
   }
   void add_local(const char* ip) {
@@ -104,6 +105,17 @@ std::vector<Row> rows() {
       {"VXLAN to the tunnel port", XDPMESH_ROLE_UPLINK,
        [] { return PacketBuilder().eth(kA, kB).ipv4("192.168.50.2", "192.168.50.1").udp(5000, 8472).vxlan(70000).payload(60).build(); },
        XDPMESH_ACT_STEER_TUNNEL},
+      {"tunnel port on another address (a VIP) is the kernel's", XDPMESH_ROLE_UPLINK,
+       [] { return PacketBuilder().eth(kA, kB).ipv4("192.168.50.2", "192.168.50.9").udp(5000, 8472).vxlan(70000).payload(60).build(); },
+       XDPMESH_ACT_PASS_OTHER},
+      {"fragmented tunnel packet is the kernel's to reassemble", XDPMESH_ROLE_UPLINK,
+       [] { Bytes f = PacketBuilder().eth(kA, kB).ipv4("192.168.50.2", "192.168.50.1").udp(5000, 8472).vxlan(70000).payload(60).build();
+            f[20] = 0x20;  // MF (the checksum no longer matters to the program)
+            return f; },
+       XDPMESH_ACT_PASS_OTHER},
+      {"IPv6 UDP to the tunnel port", XDPMESH_ROLE_UPLINK,
+       [] { return PacketBuilder().eth(kA, kB).ipv6("fd00::2", "fd00::1").udp(5000, 8472).payload(20).build(); },
+       XDPMESH_ACT_PASS_OTHER},
       {"UDP to another port", XDPMESH_ROLE_UPLINK,
        [] { return PacketBuilder().eth(kA, kB).ipv4("192.168.50.2", "192.168.50.1").udp(5000, 53).payload(20).build(); },
        XDPMESH_ACT_PASS_OTHER},

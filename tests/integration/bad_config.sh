@@ -41,7 +41,7 @@ expect_fail mtu-too-large 1 "wire0: MTU 9000 is too large for XDP (at most 3400)
 xm_ns node-a ip link set wire0 mtu 1500
 
 sed 's/^tunnel:/dataplane: {queues: 4}\ntunnel:/' "$A" >"$XM_WORK/queues.yaml"
-expect_fail too-many-queues 1 "wire0 has 1 rx queue(s) but dataplane.queues is 4" "$XM_WORK/queues.yaml"
+expect_fail too-many-queues 1 "wire0 has 1 rx queue(s) but dataplane.queues is 4; they must match" "$XM_WORK/queues.yaml"
 
 xm_ns node-a ip addr flush dev wire0
 sed '/^  ip: /d' "$A" >"$XM_WORK/noip.yaml"
@@ -49,6 +49,9 @@ expect_fail uplink-without-ip 1 "uplink wire0 has no IPv4 address" "$XM_WORK/noi
 xm_ns node-a ip addr add 192.168.50.1/24 dev wire0
 
 chmod 755 "$XM_WORK"  # readable by the unprivileged user
+sed 's/ipv4: 10.1.1.3/ipv4: 192.168.50.1/' "$A" >"$XM_WORK/nodeip.yaml"
+expect_fail endpoint-with-node-ip 1 "endpoint 192.168.50.1 on lxc-a2 uses the node's own IP" "$XM_WORK/nodeip.yaml"
+
 expect_fail not-root 1 "(run as root" "$A" setpriv --reuid=65534 --regid=65534 --clear-groups
 
 # A second daemon on the same API socket must not disturb the first.

@@ -78,6 +78,10 @@ TEST(Config, BadInputNamesFileLineColumnAndKey) {
       {"multicast mac",
        base + "pods:\n  - interface: p1\n    endpoints:\n      - {ipv4: 10.0.0.1, mac: '01:00:00:00:00:01', identity: 196700}\n",
        "pods[0].endpoints[0].mac: a multicast MAC"},
+      {"duplicate IPv6 endpoint",
+       base + "pods:\n  - interface: p1\n    endpoints:\n      - {ipv6: 'fd00::1', mac: '02:00:00:00:00:01', identity: 196700}\n"
+              "      - {ipv6: 'fd00::1', mac: '02:00:00:00:00:02', identity: 196701}\n",
+       "pods[0].endpoints[1].ipv6: address used by another endpoint"},
       {"duplicate interface",
        base + "pods:\n  - interface: eth0\n    endpoints:\n      - {ipv4: 10.0.0.1, mac: '02:00:00:00:00:01', identity: 196700}\n",
        "pods[0].interface: interface listed twice"},

@@ -126,6 +126,14 @@ TEST(VxlanDecap, DeliversInnerFrameToPodWithTtlDecrementedAndL2Rewritten) {
   EXPECT_EQ(h.counters.decapsulated.get(), 1u);
 }
 
+TEST(VxlanDecap, ReservedFlagBitsAreIgnoredAsRfc7348Says) {
+  Harness h;
+  Bytes f = tunnel_frame("vxlan", kIdB1, b1_to_a1_inner());
+  f[42] = 0x0c;  // I flag plus a reserved bit
+  f[45] = 0x7f;  // reserved byte
+  EXPECT_EQ(h.run(f, kUplinkPort).out_port, kPortA1);
+}
+
 TEST(GeneveDecap, SkipsOptionsAndDelivers) {
   Harness h("geneve");
   Bytes f = PacketBuilder()
@@ -316,7 +324,10 @@ std::vector<DropRow> drop_rows() {
       {"VNI 0", [] { return tunnel_frame("vxlan", 0, b1_to_a1_inner()); }, kUplinkPort, DropReason::invalid_identity},
       {"decap to unknown pod", [] { return tunnel_frame("vxlan", kIdB1, PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv4("10.1.2.2", "10.1.1.99").udp(1, 2).build()); }, kUplinkPort, DropReason::no_local_endpoint},
       {"gratuitous ARP", [] { return PacketBuilder().eth(kPodA1Mac, "ff:ff:ff:ff:ff:ff").arp_request(kPodA1Mac, "10.1.1.2", "10.1.1.2").build(); }, kPortA1, DropReason::arp_ignored},
-      {"router solicitation", [] { Bytes f = PacketBuilder().eth(kPodA1Mac, "33:33:00:00:00:02").ipv6("fe80::1", "ff02::2", 255).icmp6_echo().build(); f[54] = 133; return f; }, kPortA1, DropReason::ipv6_control_ignored},
+      {"DHCP broadcast", [] { return PacketBuilder().eth(kPodA1Mac, "ff:ff:ff:ff:ff:ff").ipv4("10.1.1.2", "255.255.255.255").udp(68, 67).payload(20).build(); }, kPortA1, DropReason::link_local_ignored},
+      {"mDNS multicast", [] { return PacketBuilder().eth(kPodA1Mac, "01:00:5e:00:00:fb").ipv4("10.1.1.2", "224.0.0.251").udp(5353, 5353).payload(20).build(); }, kPortA1, DropReason::link_local_ignored},
+      {"Geneve critical option bit", [] { Bytes f = PacketBuilder().eth(kNextHopMac, kUplinkMac).ipv4("192.168.50.2", "192.168.50.1").udp(1, 6081, true).geneve(kIdB1, 1).raw(b1_to_a1_inner()).build(); f[43] = 0x40; return f; }, kUplinkPort, DropReason::bad_geneve_header, "geneve"},
+      {"router solicitation", [] { Bytes f = PacketBuilder().eth(kPodA1Mac, "33:33:00:00:00:02").ipv6("fe80::1", "ff02::2", 255).icmp6_echo().build(); f[54] = 133; return f; }, kPortA1, DropReason::link_local_ignored},
       {"no headroom to encapsulate", [] { return pod_a1_udp_to("10.1.2.2"); }, kPortA1, DropReason::no_headroom, "vxlan", 16},
   };
 }

@@ -38,16 +38,48 @@ ApiServer::~ApiServer() {
 
 void ApiServer::start() { accept(); }
 
+namespace {
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+constexpr std::size_t kMaxConnections = 64;
+constexpr auto kRequestTimeout = std::chrono::seconds(5);
+}  // namespace
+
 void ApiServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, local::socket sock) {
-    if (ec) return;  // acceptor closed
+    if (ec == asio::error::operation_aborted) return;  // shutting down
+    if (ec) {
+      // EMFILE and friends are transient: keep serving once they pass.
+      spdlog::warn("API accept: {}", ec.message());
+      auto retry = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      retry->async_wait([this, retry](boost::system::error_code) { accept(); });
+      return;
+    }
+    if (live_ >= kMaxConnections) {
+      boost::system::error_code ignored;
+      sock.close(ignored);  // a client flood must not starve the daemon of descriptors
+      accept();
+      return;
+    }
+    ++live_;
     auto s = std::make_shared<local::socket>(std::move(sock));
-    auto buf = std::make_shared<asio::streambuf>(1 << 20);
-    asio::async_read_until(*s, *buf, '\n', [this, s, buf](boost::system::error_code ec2, std::size_t n) {
-      if (ec2) return;
+    auto buf = std::make_shared<asio::streambuf>(kMaxRequestBytes);
+    // A client that never finishes its line is cut off.
+    auto timer = std::make_shared<asio::steady_timer>(io_, kRequestTimeout);
+    timer->async_wait([s](boost::system::error_code t) {
+      if (!t) {
+        boost::system::error_code ignored;
+        s->close(ignored);
+      }
+    });
+    asio::async_read_until(*s, *buf, '\n', [this, s, buf, timer](boost::system::error_code ec2, std::size_t n) {
+      timer->cancel();
+      if (ec2) {
+        --live_;
+        return;
+      }
       std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
       auto out = std::make_shared<std::string>(json::serialize(dispatch(line)) + "\n");
-      asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, std::size_t) {});
+      asio::async_write(*s, asio::buffer(*out), [this, s, out](boost::system::error_code, std::size_t) { --live_; });
     });
     accept();
   });

@@ -30,6 +30,7 @@ class ApiServer {
   std::string path_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::map<std::string, Handler> handlers_;
+  std::size_t live_ = 0;  // connections being served
 };
 
 }  // namespace xdpmesh

@@ -83,10 +83,11 @@ int SteeringProgram::map_fd(const char* name) const {
 }
 
 void SteeringProgram::configure_iface(uint32_t ifindex, xdpmesh_iface_role role, uint32_t xsk_base,
-                                      const std::vector<uint16_t>& tunnel_ports) {
+                                      const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip) {
   xdpmesh_iface_config cfg{};
   cfg.role = role;
   cfg.xsk_base = xsk_base;
+  cfg.node_ip4 = node_ip.be;
   for (std::size_t i = 0; i < tunnel_ports.size() && i < XDPMESH_MAX_TUNNEL_PORTS; ++i)
     cfg.tunnel_ports[i] = htons(tunnel_ports[i]);
   if (int err = bpf_map_update_elem(map_fd("iface_config"), &ifindex, &cfg, BPF_ANY))
@@ -134,7 +135,9 @@ const AttachedIface& SteeringProgram::attach(const std::string& ifname, uint32_t
   AttachedIface a{ifname, ifindex, AttachedMode::native, {}};
   int err = -1;
   if (pref != XdpModePref::skb) {
-    err = bpf_xdp_attach(static_cast<int>(ifindex), prog_fd_, XDP_FLAGS_DRV_MODE, nullptr);
+    // UPDATE_IF_NOEXIST: if someone attached a program since replace_stale()
+    // looked, fail rather than replace it.
+    err = bpf_xdp_attach(static_cast<int>(ifindex), prog_fd_, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
     if (err && pref == XdpModePref::native)
       throw std::runtime_error(fmt::format("{}: native XDP attach failed: {} (driver without XDP support? set "
                                            "dataplane.xdp_mode: auto to accept SKB mode)",
@@ -145,7 +148,7 @@ const AttachedIface& SteeringProgram::attach(const std::string& ifname, uint32_t
   }
   if (err) {
     a.mode = AttachedMode::skb;
-    err = bpf_xdp_attach(static_cast<int>(ifindex), prog_fd_, XDP_FLAGS_SKB_MODE, nullptr);
+    err = bpf_xdp_attach(static_cast<int>(ifindex), prog_fd_, XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
     if (err) throw std::runtime_error(fmt::format("{}: XDP attach failed in native and SKB mode: {}", ifname, errstr(err)));
     spdlog::error("!!! {}: XDP runs in SKB (generic) mode, NOT native: {}. Expect a fraction of the "
                   "performance; `xdpmeshctl status` shows this too.",
@@ -164,7 +167,11 @@ void SteeringProgram::detach_all() {
   for (const AttachedIface& a : attached_) {
     if (!still_attached(a)) continue;  // someone else's program now: leave it
     const uint32_t flag = a.mode == AttachedMode::native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-    if (int err = bpf_xdp_detach(static_cast<int>(a.ifindex), static_cast<int>(flag), nullptr))
+    // REPLACE with our fd as the expected program: the kernel refuses if the
+    // attached program changed since still_attached() looked.
+    LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+    opts.old_prog_fd = prog_fd_;
+    if (int err = bpf_xdp_detach(static_cast<int>(a.ifindex), static_cast<int>(flag | XDP_FLAGS_REPLACE), &opts))
       spdlog::warn("{}: XDP detach failed: {}", a.ifname, errstr(err));
   }
   attached_.clear();

@@ -230,8 +230,11 @@ Config parse(const YAML::Node& root, const std::string& source) {
 
   std::set<std::string> ifnames{c.uplink};
   std::set<uint32_t> ep_v4;
+  std::set<std::array<uint8_t, 16>> ep_v6;
   if (const YAML::Node pods = root["pods"]) {
     if (!pods.IsSequence()) r.fail(pods, "pods", "expected a list");
+    // The uplink and the pods share the steering program's interface table.
+    if (pods.size() > 63) r.fail(pods, "pods", fmt::format("{} pod interfaces; at most 63 are supported", pods.size()));
     for (std::size_t i = 0; i < pods.size(); ++i) {
       const std::string path = fmt::format("pods[{}]", i);
       const YAML::Node pn = pods[i];
@@ -251,6 +254,8 @@ Config parse(const YAML::Node& root, const std::string& source) {
         if (!ec.ipv4 && !ec.ipv6) r.fail(en, ep_path, "an endpoint needs ipv4 or ipv6");
         if (ec.ipv4 && !ep_v4.insert(ec.ipv4->be).second)
           r.fail(en["ipv4"], ep_path + ".ipv4", "address used by another endpoint");
+        if (ec.ipv6 && !ep_v6.insert(ec.ipv6->bytes).second)
+          r.fail(en["ipv6"], ep_path + ".ipv6", "address used by another endpoint");
         ec.mac = r.mac(r.required(en, ep_path, "mac"), ep_path + ".mac");
         const YAML::Node idn = r.required(en, ep_path, "identity");
         ec.identity = static_cast<uint32_t>(r.uint(idn, ep_path + ".identity", 0, 0xffffff));

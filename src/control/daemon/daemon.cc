@@ -28,10 +28,14 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
       throw std::runtime_error(fmt::format("{}: MTU {} is too large for XDP (at most {}); lower it: ip link set dev {} "
                                            "mtu 1500",
                                            name, links_[i].mtu, kMaxXdpMtu, name));
-    if (links_[i].rx_queues < cfg_.queues)
-      throw std::runtime_error(fmt::format("{} has {} rx queue(s) but dataplane.queues is {}; lower dataplane.queues or "
-                                           "add queues (ethtool -L {} combined {}, or numrxqueues for veth)",
-                                           name, links_[i].rx_queues, cfg_.queues, name, cfg_.queues));
+    // Every rx queue needs a worker: traffic steered on a queue without a
+    // socket would fall back to the kernel, bypassing the engine.
+    if (links_[i].rx_queues != cfg_.queues)
+      throw std::runtime_error(fmt::format("{} has {} rx queue(s) but dataplane.queues is {}; they must match: set "
+                                           "dataplane.queues: {} or change the queues (ethtool -L {} combined {}, or "
+                                           "numrxqueues for veth)",
+                                           name, links_[i].rx_queues, cfg_.queues, links_[i].rx_queues, name,
+                                           cfg_.queues));
   }
   for (std::size_t i = 0; i < links_.size(); ++i)
     locks_.push_back(std::make_unique<InterfaceLock>(i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface,
@@ -46,6 +50,12 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     throw std::runtime_error(fmt::format("uplink {} has no IPv4 address; add one (ip addr add ... dev {}) or set "
                                          "uplink.ip in {}",
                                          cfg_.uplink, cfg_.uplink, cfg_.source));
+  for (const PodInterfaceConfig& p : cfg_.pods)
+    for (const LocalEndpointConfig& e : p.endpoints)
+      if (e.ipv4 && e.ipv4->be == facts_.node_ip.be)
+        throw std::runtime_error(fmt::format("endpoint {} on {} uses the node's own IP; the uplink would hand the node's "
+                                             "traffic (SSH, etcd) to the pod: give the pod another address",
+                                             format_ip4(*e.ipv4), p.interface));
   if (facts_.uplink_mtu < 1280 + 50)
     throw std::runtime_error(fmt::format("uplink MTU {} leaves less than 1280 bytes for pods after the tunnel header",
                                          facts_.uplink_mtu));
@@ -67,7 +77,7 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   const uint16_t tport = cfg_.effective_tunnel_port();
   for (std::size_t i = 0; i < links_.size(); ++i)
     steering_->configure_iface(links_[i].ifindex, i == 0 ? XDPMESH_ROLE_UPLINK : XDPMESH_ROLE_POD,
-                               static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES), {tport});
+                               static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES), {tport}, facts_.node_ip);
   for (const PodInterfaceConfig& p : cfg_.pods)
     for (const LocalEndpointConfig& e : p.endpoints) {
       if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32);
@@ -78,13 +88,29 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
                         : cfg_.bind_mode == BindModePref::zero_copy ? BindMode::zero_copy
                                                                     : BindMode::auto_;
   for (uint32_t q = 0; q < cfg_.queues; ++q) {
-    auto umem = std::make_unique<Umem>(cfg_.frames_per_worker);
+    // Sockets sharing a UMEM inherit the first one's mode: a zero-copy uplink
+    // cannot share with veth pods. In auto mode, fall back to copy for all.
+    auto make_ports = [&](BindMode mode, std::unique_ptr<Umem>& umem) {
+      umem = std::make_unique<Umem>(cfg_.frames_per_worker);
+      std::vector<std::unique_ptr<XskPort>> ports;
+      for (std::size_t i = 0; i < links_.size(); ++i) {
+        const std::string& name = i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface;
+        ports.push_back(std::make_unique<XskPort>(*umem, name, q, mode, i == 0));
+      }
+      return ports;
+    };
+    std::unique_ptr<Umem> umem;
     std::vector<std::unique_ptr<XskPort>> ports;
-    for (std::size_t i = 0; i < links_.size(); ++i) {
-      const std::string& name = i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface;
-      ports.push_back(std::make_unique<XskPort>(*umem, name, q, bind, i == 0));
-      steering_->set_xsk(static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES + q), ports.back()->fd());
+    try {
+      ports = make_ports(bind, umem);
+    } catch (const std::runtime_error& e) {
+      if (bind != BindMode::auto_) throw;
+      spdlog::warn("worker {}: {}; binding every socket in copy mode", q, e.what());
+      ports.clear();
+      ports = make_ports(BindMode::copy, umem);
     }
+    for (std::size_t i = 0; i < ports.size(); ++i)
+      steering_->set_xsk(static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES + q), ports[i]->fd());
     workers_.push_back(std::make_unique<Worker>(WorkerOptions{q}, std::move(umem), std::move(ports), *published_, *qsbr_));
   }
   for (std::size_t i = 0; i < links_.size(); ++i)
@@ -177,7 +203,7 @@ void Daemon::drain_slow_path() {
     const Snapshot* s = published_->load();
     for (auto& w : workers_) {
       uint32_t tunnel;
-      while (w->neighbor_requests().pop(tunnel)) asked = s && tunnel < s->tunnels.size();
+      while (w->neighbor_requests().pop(tunnel)) asked |= s && tunnel < s->tunnels.size();
     }
     if (asked) {
       auto before = facts_.next_hop_macs;
@@ -209,13 +235,21 @@ int Daemon::run() {
   neighbor_events_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(neighbors_->event_fd()));
   watch_neighbors();
   drain_slow_path();
-  start_workers();
+  start_workers();  // workers inherit the blocked SIGINT/SIGTERM of main()
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);  // the signal_set handles them from here
   api_->start();
   spdlog::info("xdpmeshd {} node {}/{} up: uplink {} ({}), {} pod interface(s), {} worker(s), {} mode port {}",
                XDPMESH_VERSION, cfg_.cluster_name, cfg_.node_name, cfg_.uplink, format_ip4(facts_.node_ip),
                cfg_.pods.size(), workers_.size(), cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve",
                cfg_.effective_tunnel_port());
   io_.run();
+  // Hook first: from here the kernel gets the traffic, none is steered to
+  // sockets that no worker empties any more.
+  steering_->detach_all();
   stop_workers();
   return 0;
 }

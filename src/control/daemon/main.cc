@@ -1,6 +1,9 @@
 // xdpmeshd: the xdpmesh daemon.
 #include <CLI/CLI.hpp>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 #include "control/config/config.h"
 #include "control/daemon/daemon.h"
@@ -30,6 +33,14 @@ int main(int argc, char** argv) {
     spdlog::info("config {} is valid", config_path);
     return 0;
   }
+  // SIGINT/SIGTERM wait (blocked, pending) until run() can handle them, so a
+  // signal during start-up still ends in a clean teardown; threads started
+  // meanwhile inherit the mask and never take them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
     xdpmesh::Daemon daemon(std::move(cfg));
     return daemon.run();

@@ -20,10 +20,12 @@ inline uint64_t partial(const void* data, std::size_t len, uint64_t sum = 0) {
     p += 8;
     len -= 8;
   }
+  // Tails: each add keeps its end-around carry too (the sum may sit near 2^64).
   if (len >= 4) {
     uint32_t v;
     std::memcpy(&v, p, 4);
     sum += v;
+    sum += (sum < v);
     p += 4;
     len -= 4;
   }
@@ -31,10 +33,14 @@ inline uint64_t partial(const void* data, std::size_t len, uint64_t sum = 0) {
     uint16_t v;
     std::memcpy(&v, p, 2);
     sum += v;
+    sum += (sum < v);
     p += 2;
     len -= 2;
   }
-  if (len) sum += *p;  // little-endian host: the odd byte is the high byte of its word
+  if (len) {  // little-endian host: the odd byte is the high byte of its word
+    sum += *p;
+    sum += (sum < *p);
+  }
   return sum;
 }
 
@@ -81,10 +87,9 @@ inline uint64_t pseudo_v4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_
 inline uint64_t pseudo_v6(const uint8_t* saddr, const uint8_t* daddr, uint8_t proto, uint32_t l4_len) {
   uint64_t sum = partial(saddr, 16);
   sum = partial(daddr, 16, sum);
-  uint32_t len_be = __builtin_bswap32(l4_len);
-  uint32_t proto_be = __builtin_bswap32(proto);
-  sum += len_be;
-  sum += proto_be;
+  const uint64_t tail = static_cast<uint64_t>(__builtin_bswap32(l4_len)) + __builtin_bswap32(proto);
+  sum += tail;
+  sum += (sum < tail);
   return sum;
 }
 

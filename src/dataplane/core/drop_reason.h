@@ -21,12 +21,12 @@ namespace xdpmesh {
   X(ttl_exceeded, "TTL/hop limit would reach zero")                                      \
   X(not_for_us, "uplink frame neither tunnel traffic nor to a local endpoint")           \
   X(wrong_tunnel_port, "UDP tunnel packet to a port of the other tunnel mode")           \
-  X(bad_vxlan_header, "VXLAN flags without the I bit, or reserved bits set")             \
-  X(bad_geneve_header, "Geneve version, protocol or option length invalid")              \
+  X(bad_vxlan_header, "VXLAN flags without the I bit (reserved bits are ignored, RFC 7348)")             \
+  X(bad_geneve_header, "Geneve version, O/C bit, protocol or option length invalid")              \
   X(invalid_identity, "tunnel VNI 0 or 1 (Cilium drops host identity on the wire)")      \
   X(no_local_endpoint, "decapsulated destination is not an endpoint of this node")       \
   X(arp_ignored, "ARP that is not a request for another address")                       \
-  X(ipv6_control_ignored, "IPv6 link-local or multicast control traffic not answered (RS, MLD, DAD)")  \
+  X(link_local_ignored, "multicast, broadcast or link-local traffic not forwarded (RS, MLD, DAD, DHCP, mDNS)")  \
   X(no_headroom, "frame has too little headroom to prepend headers")                     \
   X(tx_ring_full, "AF_XDP tx ring of the output port had no room")
 

@@ -255,7 +255,7 @@ void answer_nd(Ctx& x, Packet& p, Ipv6Hdr* ip6) {
   static constexpr uint8_t kUnspecified[16] = {};
   if (p.len < l4_off + kNs || icmp[0] != 135 || ip6->hop_limit != 255 ||
       std::memcmp(ip6->saddr, kUnspecified, 16) == 0 || std::memcmp(icmp + 8, ip6->saddr, 16) == 0)
-    return drop(x, p, DropReason::ipv6_control_ignored);
+    return drop(x, p, DropReason::link_local_ignored);
   if (p.len + p.tailroom < l4_off + kNaLen) return drop(x, p, DropReason::no_headroom);
   const uint8_t* my_mac = x.s.ports[p.in_port].mac;
   uint8_t target[16];
@@ -291,9 +291,16 @@ inline uint64_t fold_ip6(const uint8_t* a) {
   return lo ^ (hi * 0x9e3779b97f4a7c15ULL);
 }
 
+// Multicast, limited broadcast and 169.254/16 stay on the pod's link.
+inline bool is_ipv4_link_scope(uint32_t daddr_be) {
+  const uint32_t d = ntoh32(daddr_be);
+  return (d >> 28) == 0xe || d == 0xffffffffu || (d >> 16) == 0xa9fe;
+}
+
 void pod_ipv4(Ctx& x, Packet& p) {
   Ipv4Hdr* ip = parse_ipv4(x, p, p.data + kEth, p.len - kEth);
   if (!ip) return;
+  if (is_ipv4_link_scope(ip->daddr)) return drop(x, p, DropReason::link_local_ignored);
   const EndpointEntry* src = x.s.endpoints4.find(Ip4{ip->saddr});
   if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
   {
@@ -337,9 +344,9 @@ void pod_ipv6(Ctx& x, Packet& p) {
   if (ip6->nexthdr == kProtoIcmpv6 && p.len >= kEth + sizeof(Ipv6Hdr) + 1) {
     const uint8_t type = p.data[kEth + sizeof(Ipv6Hdr)];
     if (type == 135) return answer_nd(x, p, ip6);
-    if (type >= 130 && type <= 143) return drop(x, p, DropReason::ipv6_control_ignored);
+    if (type >= 130 && type <= 143) return drop(x, p, DropReason::link_local_ignored);
   }
-  if (is_ipv6_control(ip6)) return drop(x, p, DropReason::ipv6_control_ignored);
+  if (is_ipv6_control(ip6)) return drop(x, p, DropReason::link_local_ignored);
   const EndpointEntry* src = x.s.endpoints6.find(Ip6::from(ip6->saddr));
   if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
   {
@@ -399,7 +406,8 @@ void decapsulate(Ctx& x, Packet& p, uint32_t udp_off) {
     if (!(load_be32(th) & kVxlanFlagI)) return drop(x, p, DropReason::bad_vxlan_header);
   } else {
     opt_len = (th[0] & 0x3f) * 4u;
-    if ((th[0] >> 6) != 0 || load_be16(th + 2) != kEthTeb ||
+    // O (control) and C (critical options, none of which we implement): RFC 8926 says drop.
+    if ((th[0] >> 6) != 0 || (th[1] & 0xc0) != 0 || load_be16(th + 2) != kEthTeb ||
         sizeof(UdpHdr) + sizeof(GeneveHdr) + opt_len > udp_len)
       return drop(x, p, DropReason::bad_geneve_header);
   }

@@ -117,20 +117,23 @@ uint32_t Worker::tx_pending(XskPort& port) {
   return kRingSize - xsk_prod_nb_free(&port.tx, kRingSize);
 }
 
-void Worker::kick_tx(XskPort& port) {
+bool Worker::kick_tx(XskPort& port) {
   // Zero-copy drivers transmit on their own unless they ask for a wakeup.
   if (port.zero_copy()) {
     if (xsk_ring_prod__needs_wakeup(&port.tx)) sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0);
-    return;
+    return false;
   }
   // Copy mode sends only inside sendto(), at most 32 frames a call (the
   // kernel's TX_BATCH_SIZE): kick until the kernel has taken everything,
-  // bounded so a stuck device cannot hold the worker.
+  // bounded so a stuck device cannot hold the worker. A device that is down
+  // or gone takes nothing: stop at once and let the caller sleep.
+  const uint32_t before = tx_pending(port);
   for (int i = 0; i < 16 && tx_pending(port); ++i) {
     if (sendto(port.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
         errno != ENOBUFS)
       break;
   }
+  return tx_pending(port) < before;
 }
 
 void Worker::sleep_until_traffic() {
@@ -157,13 +160,11 @@ void Worker::run() {
       refill(port);
       if (snap) work += poll_port(pi, *snap);
     }
-    // Frames still in a tx ring (the kernel took only part of them) are work:
-    // never sleep on them.
+    // Frames still in a tx ring (the kernel took only part of them) are work
+    // while the kernel keeps taking them; a ring it stopped draining (link
+    // down) is retried after each sleep instead of spun on.
     for (auto& p : ports_)
-      if (!p->zero_copy() && tx_pending(*p)) {
-        kick_tx(*p);
-        ++work;
-      }
+      if (!p->zero_copy() && tx_pending(*p) && kick_tx(*p)) ++work;
     if (work) {
       idle = 0;
       continue;

@@ -43,7 +43,7 @@ class alignas(64) Worker {
   void reclaim_completions(XskPort& port);
   void refill(XskPort& port);
   void flush_tx();
-  void kick_tx(XskPort& port);
+  bool kick_tx(XskPort& port);  // true when the kernel took frames
   static uint32_t tx_pending(XskPort& port);
   void sleep_until_traffic();
 
