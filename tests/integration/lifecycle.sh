@@ -26,6 +26,17 @@ c0=$(cpu); sleep 3; c1=$(cpu)
 pct=$(( (c1 - c0) * 100 / (3 * tick) ))
 check "idle daemon uses about 0% CPU (${pct}% of a core over 3 s)" test "$pct" -le 3
 
+# A pod interface that goes down while traffic is sent to it: the frames
+# wait in its tx ring, the worker does not spin on them, and they (and new
+# traffic) flow once the link is back.
+xm_ns node-a ip link set lxc-a2 down
+xm_ns a1 ping -c 20 -i 0.01 -W 1 -q 10.1.1.3 >/dev/null 2>&1 || true
+c0=$(cpu); sleep 2; c1=$(cpu)
+pct=$(( (c1 - c0) * 100 / (2 * tick) ))
+check "a down pod link does not make the worker spin (${pct}% of a core over 2 s)" test "$pct" -le 10
+xm_ns node-a ip link set lxc-a2 up
+check "traffic to the pod resumes when its link is back" xm_ns a1 ping -c 3 -i 0.3 -W 2 -q -w 6 10.1.1.3
+
 # Neighbors: a changed MAC reaches the tables; a flushed one is resolved again.
 real_mac=$(xm_mac_of 192.168.50.2)
 xm_ns node-a ip neigh replace 192.168.50.2 lladdr 02:00:00:00:00:99 dev wire0 nud permanent
