@@ -11,8 +11,13 @@ case "$what" in
   test) bash tools/install-deps.sh test ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac
-if [ ! -f build/build.ninja ]; then
-  meson setup build -Dwerror=true
+# The test build must include the fuzz target (-Dfuzz=enabled fails loudly if
+# it cannot); the demo build does without it.
+fuzz=$([ "$what" = test ] && echo enabled || echo auto)
+if [ -f build/build.ninja ]; then
+  meson setup --reconfigure build -Dwerror=true -Dfuzz=$fuzz >/dev/null
+else
+  meson setup build -Dwerror=true -Dfuzz=$fuzz
 fi
 ninja -C build
 case "$what" in

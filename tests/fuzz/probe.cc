@@ -1,0 +1,4 @@
+// Configure-time probe: does clang++ here have the libFuzzer runtime?
+#include <cstddef>
+#include <cstdint>
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }
