@@ -38,6 +38,23 @@ struct {
 	__type(value, __u32);
 } local_prefixes6 SEC(".maps");
 
+/* The node's own addresses: pod traffic to them is the kernel's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpmesh_lpm4_key);
+	__type(value, __u32);
+} host_prefixes4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpmesh_lpm6_key);
+	__type(value, __u32);
+} host_prefixes6 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDPMESH_ACT__COUNT);
@@ -74,17 +91,17 @@ static __always_inline int is_tunnel_port(const struct xdpmesh_iface_config *cfg
 	return 0;
 }
 
-static __always_inline int is_local_dst(const struct steer_hdrs *h)
+static __always_inline int dst_in(const struct steer_hdrs *h, void *map4, void *map6)
 {
 	if (h->ip4) {
 		struct xdpmesh_lpm4_key k = {.prefixlen = 32};
 		__builtin_memcpy(k.addr, &h->ip4->daddr, 4);
-		return bpf_map_lookup_elem(&local_prefixes4, &k) != 0;
+		return bpf_map_lookup_elem(map4, &k) != 0;
 	}
 	if (h->ip6) {
 		struct xdpmesh_lpm6_key k = {.prefixlen = 128};
 		__builtin_memcpy(k.addr, &h->ip6->daddr, 16);
-		return bpf_map_lookup_elem(&local_prefixes6, &k) != 0;
+		return bpf_map_lookup_elem(map6, &k) != 0;
 	}
 	return 0;
 }
@@ -110,6 +127,11 @@ int xdpmesh_steer(struct xdp_md *ctx)
 	}
 
 	if (cfg->role == XDPMESH_ROLE_POD) {
+		/* The node's own stack talks to pods directly: traffic to host
+		 * addresses and the pods' answers to the kernel's neighbor
+		 * resolution (ARP reply, neighbor advertisement) are its own. */
+		if (dst_in(&h, &host_prefixes4, &host_prefixes6) || h.arp_op == 2 || h.icmp6_type == 136)
+			return count(XDPMESH_ACT_PASS_HOST, XDP_PASS);
 		if (h.eth_proto == ETH_P_IP || h.eth_proto == ETH_P_IPV6 || h.eth_proto == ETH_P_ARP)
 			return steer(ctx, cfg, XDPMESH_ACT_STEER_POD);
 		return count(XDPMESH_ACT_PASS_OTHER, XDP_PASS);
@@ -121,7 +143,7 @@ int xdpmesh_steer(struct xdp_md *ctx)
 	if (h.ip4 && !h.is_fragment && h.l4_proto == IPPROTO_UDP && h.udp_dport &&
 	    h.ip4->daddr == cfg->node_ip4 && is_tunnel_port(cfg, h.udp_dport))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_TUNNEL);
-	if (is_local_dst(&h))
+	if (dst_in(&h, &local_prefixes4, &local_prefixes6))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_LOCAL_DST);
 	return count(XDPMESH_ACT_PASS_OTHER, XDP_PASS);
 }

@@ -42,6 +42,7 @@ struct xdpmesh_lpm6_key {
 	X(PASS_NOT_OURS, "pass_not_ours")                              \
 	X(PASS_OTHER, "pass_other")                                    \
 	X(PASS_MALFORMED, "pass_malformed")                            \
+	X(PASS_HOST, "pass_host")                                      \
 	X(STEER_TUNNEL, "steer_tunnel")                                \
 	X(STEER_LOCAL_DST, "steer_local_dst")                          \
 	X(STEER_POD, "steer_pod")                                      \

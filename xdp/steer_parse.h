@@ -13,6 +13,8 @@ struct steer_hdrs {
 	__u8 l4_proto;     /* IPPROTO_* or 0 */
 	__u8 is_fragment;  /* IPv4 MF set or offset non-zero */
 	__u16 udp_dport;   /* network order, 0 if not UDP */
+	__u16 arp_op;      /* host order, 0 if not ARP */
+	__u8 icmp6_type;   /* 0 if not ICMPv6 */
 	struct iphdr *ip4;
 	struct ipv6hdr *ip6;
 };
@@ -32,6 +34,8 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 	h->ip4 = 0;
 	h->ip6 = 0;
 	h->is_fragment = 0;
+	h->arp_op = 0;
+	h->icmp6_type = 0;
 
 	/* VLAN-tagged frames are the kernel's: the engine forwards untagged only. */
 	if (h->eth_proto == ETH_P_IP) {
@@ -56,7 +60,21 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 		h->ip6 = ip6;
 		h->l4_proto = ip6->nexthdr; /* tunnels never use extension headers here */
 		cur = ip6 + 1;
+	} else if (h->eth_proto == ETH_P_ARP) {
+		__be16 *op = cur + 6;
+		if ((void *)(op + 1) > data_end)
+			return -1;
+		h->arp_op = bpf_ntohs(*op);
+		return 0;
 	} else {
+		return 0;
+	}
+
+	if (h->l4_proto == IPPROTO_ICMPV6) {
+		__u8 *type = cur;
+		if ((void *)(type + 1) > data_end)
+			return -1;
+		h->icmp6_type = *type;
 		return 0;
 	}
 

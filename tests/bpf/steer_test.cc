@@ -43,6 +43,12 @@ class SteerProgram : public ::testing::Test {
     inet_pton(AF_INET, "192.168.50.1", &cfg.node_ip4);
     ASSERT_EQ(bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj_, "iface_config"), &lo_, &cfg, BPF_ANY), 0);
   }
+  void add_host(const char* ip) {
+    xdpmesh_lpm4_key k{32, {}};
+    inet_pton(AF_INET, ip, k.addr);
+    uint32_t one = 1;
+    ASSERT_EQ(bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj_, "host_prefixes4"), &k, &one, BPF_ANY), 0);
+  }
   void add_local(const char* ip) {
     xdpmesh_lpm4_key k{32, {}};
     inet_pton(AF_INET, ip, k.addr);
@@ -143,6 +149,15 @@ std::vector<Row> rows() {
       {"pod ARP", XDPMESH_ROLE_POD,
        [] { return PacketBuilder().eth(kA, "ff:ff:ff:ff:ff:ff").arp_request(kA, "10.1.1.2", "10.1.1.1").build(); },
        XDPMESH_ACT_STEER_POD},
+      {"pod ARP reply (to the kernel's request) is the kernel's", XDPMESH_ROLE_POD,
+       [] { Bytes f = PacketBuilder().eth(kA, kB).arp_request(kA, "10.1.1.2", "192.168.50.1").build(); f[21] = 2; return f; },
+       XDPMESH_ACT_PASS_HOST},
+      {"pod neighbor advertisement is the kernel's", XDPMESH_ROLE_POD,
+       [] { Bytes f = PacketBuilder().eth(kA, kB).ipv6("fd00::2", "fe80::1").nd_solicit("fd00::2", kA).build(); f[54] = 136; return f; },
+       XDPMESH_ACT_PASS_HOST},
+      {"pod traffic to a host address is the kernel's", XDPMESH_ROLE_POD,
+       [] { return PacketBuilder().eth(kA, kB).ipv4("10.1.1.2", "192.168.50.1").tcp(40000, 22).build(); },
+       XDPMESH_ACT_PASS_HOST},
       {"pod LLDP is the kernel's", XDPMESH_ROLE_POD, [] { return PacketBuilder().eth(kA, kB, 0x88cc).payload(50).build(); },
        XDPMESH_ACT_PASS_OTHER},
       {"malformed pod frame goes to the engine to be counted", XDPMESH_ROLE_POD,
@@ -153,6 +168,7 @@ std::vector<Row> rows() {
 
 TEST_F(SteerProgram, EachFixtureTakesItsAction) {
   add_local("10.1.1.2");
+  add_host("192.168.50.1");
   for (const Row& r : rows()) {
     SCOPED_TRACE(r.what);
     configure(r.role);

@@ -115,6 +115,22 @@ void SteeringProgram::add_local_prefix(const Ip6& addr, uint8_t len) {
     throw std::runtime_error(fmt::format("local_prefixes6 update: {}", errstr(err)));
 }
 
+void SteeringProgram::add_host_address(const Ip4& addr) {
+  xdpmesh_lpm4_key k{32, {}};
+  std::memcpy(k.addr, &addr.be, 4);
+  uint32_t one = 1;
+  if (int err = bpf_map_update_elem(map_fd("host_prefixes4"), &k, &one, BPF_ANY))
+    throw std::runtime_error(fmt::format("host_prefixes4 update: {}", errstr(err)));
+}
+
+void SteeringProgram::add_host_address(const Ip6& addr) {
+  xdpmesh_lpm6_key k{128, {}};
+  std::memcpy(k.addr, addr.bytes.data(), 16);
+  uint32_t one = 1;
+  if (int err = bpf_map_update_elem(map_fd("host_prefixes6"), &k, &one, BPF_ANY))
+    throw std::runtime_error(fmt::format("host_prefixes6 update: {}", errstr(err)));
+}
+
 void SteeringProgram::replace_stale(const std::string& ifname, uint32_t ifindex) {
   for (uint32_t mode : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
     const uint32_t id = attached_prog_id(ifindex, mode);

@@ -45,6 +45,9 @@ class SteeringProgram {
   void set_xsk(uint32_t key, int xsk_fd);
   void add_local_prefix(const Ip4& addr, uint8_t len);
   void add_local_prefix(const Ip6& addr, uint8_t len);
+  // The node's own addresses: pods' traffic to them goes to the kernel.
+  void add_host_address(const Ip4& addr);
+  void add_host_address(const Ip6& addr);
 
   const AttachedIface& attach(const std::string& ifname, uint32_t ifindex, XdpModePref pref);
   // True while our program is still the one attached to ifindex.

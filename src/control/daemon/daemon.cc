@@ -83,6 +83,17 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
       if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32);
       if (e.ipv6) steering_->add_local_prefix(*e.ipv6, 128);
     }
+  // Pods reach the node's own stack through the kernel: the steering program
+  // passes their traffic to host addresses, and host routes lead back.
+  const LocalAddresses host = local_addresses();
+  for (const Ip4& a : host.v4) steering_->add_host_address(a);
+  for (const Ip6& a : host.v6) steering_->add_host_address(a);
+  pod_routes_ = std::make_unique<PodRoutes>();
+  for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
+    for (const LocalEndpointConfig& e : cfg_.pods[i].endpoints) {
+      if (e.ipv4) pod_routes_->add(links_[i + 1].ifindex, *e.ipv4);
+      if (e.ipv6) pod_routes_->add(links_[i + 1].ifindex, *e.ipv6);
+    }
 
   const BindMode bind = cfg_.bind_mode == BindModePref::copy        ? BindMode::copy
                         : cfg_.bind_mode == BindModePref::zero_copy ? BindMode::zero_copy

@@ -17,6 +17,7 @@
 #include "control/daemon/interface_lock.h"
 #include "control/model/mesh_state.h"
 #include "control/netlink/neighbors.h"
+#include "control/netlink/pod_routes.h"
 #include "control/publish/snapshot_builder.h"
 #include "dataplane/tables/qsbr.h"
 #include "dataplane/worker/worker.h"
@@ -67,6 +68,7 @@ class Daemon {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::unique_ptr<Neighbors> neighbors_;
+  std::unique_ptr<PodRoutes> pod_routes_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> neighbor_events_;
   std::unique_ptr<ApiServer> api_;
   boost::asio::steady_timer rebuild_timer_{io_};

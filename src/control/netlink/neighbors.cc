@@ -19,57 +19,25 @@
 namespace xdpmesh {
 namespace {
 
-void add_attr(nlmsghdr* n, std::size_t cap, uint16_t type, const void* data, uint16_t len) {
-  const std::size_t off = NLMSG_ALIGN(n->nlmsg_len);
-  if (off + RTA_LENGTH(len) > cap) throw std::runtime_error("netlink request overflow");
-  auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(n) + off);
-  rta->rta_type = type;
-  rta->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
-  std::memcpy(RTA_DATA(rta), data, len);
-  n->nlmsg_len = static_cast<uint32_t>(off + RTA_ALIGN(rta->rta_len));
-}
-
 constexpr uint16_t kValidStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
 
 }  // namespace
 
 Neighbors::Neighbors() {
-  req_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   events_fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (req_fd_ < 0 || events_fd_ < 0) throw std::runtime_error(std::string("rtnetlink socket: ") + std::strerror(errno));
+  if (events_fd_ < 0) throw std::runtime_error(std::string("rtnetlink socket: ") + std::strerror(errno));
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
   sa.nl_groups = RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_LINK;
-  if (bind(events_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
-    throw std::runtime_error(std::string("rtnetlink bind: ") + std::strerror(errno));
-  timeval tv{1, 0};
-  setsockopt(req_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (bind(events_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    const int err = errno;
+    close(events_fd_);
+    throw std::runtime_error(std::string("rtnetlink bind: ") + std::strerror(err));
+  }
 }
 
 Neighbors::~Neighbors() {
-  if (req_fd_ >= 0) close(req_fd_);
   if (events_fd_ >= 0) close(events_fd_);
-}
-
-bool Neighbors::transact(void* req, std::size_t len, void* reply, std::size_t reply_cap, int* reply_len) {
-  auto* n = static_cast<nlmsghdr*>(req);
-  n->nlmsg_seq = ++seq_;
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  if (sendto(req_fd_, req, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return false;
-  for (;;) {
-    const ssize_t r = recv(req_fd_, reply, reply_cap, 0);
-    if (r < 0) return false;
-    auto* h = static_cast<nlmsghdr*>(reply);
-    if (!NLMSG_OK(h, static_cast<uint32_t>(r))) return false;
-    if (h->nlmsg_seq != n->nlmsg_seq) continue;  // a late answer to an earlier request
-    *reply_len = static_cast<int>(r);
-    if (h->nlmsg_type == NLMSG_ERROR) {
-      auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
-      return e->error == 0;
-    }
-    return true;
-  }
 }
 
 std::optional<NextHop> Neighbors::route_to(Ip4 dst) {
@@ -83,10 +51,10 @@ std::optional<NextHop> Neighbors::route_to(Ip4 dst) {
   req.n.nlmsg_flags = NLM_F_REQUEST;
   req.r.rtm_family = AF_INET;
   req.r.rtm_dst_len = 32;
-  add_attr(&req.n, sizeof req, RTA_DST, &dst.be, 4);
+  rtnl_add_attr(&req.n, sizeof req, RTA_DST, &dst.be, 4);
   char reply[4096];
   int len = 0;
-  if (!transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  if (!rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
   auto* h = reinterpret_cast<nlmsghdr*>(reply);
   if (h->nlmsg_type != RTM_NEWROUTE) return std::nullopt;
   auto* rt = static_cast<rtmsg*>(NLMSG_DATA(h));
@@ -111,10 +79,10 @@ std::optional<MacAddr> Neighbors::neighbor_mac(uint32_t ifindex, Ip4 ip) {
   req.n.nlmsg_flags = NLM_F_REQUEST;
   req.nd.ndm_family = AF_INET;
   req.nd.ndm_ifindex = static_cast<int>(ifindex);
-  add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  rtnl_add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
   char reply[4096];
   int len = 0;
-  if (!transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  if (!rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
   auto* h = reinterpret_cast<nlmsghdr*>(reply);
   if (h->nlmsg_type != RTM_NEWNEIGH) return std::nullopt;
   auto* nd = static_cast<ndmsg*>(NLMSG_DATA(h));
@@ -144,10 +112,10 @@ bool Neighbors::request_resolution(uint32_t ifindex, Ip4 ip) {
   req.nd.ndm_ifindex = static_cast<int>(ifindex);
   req.nd.ndm_state = NUD_NONE;
   req.nd.ndm_flags = NTF_USE;  // "use" the entry: the kernel starts ARP for it
-  add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  rtnl_add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
   char reply[1024];
   int len = 0;
-  return transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len);
+  return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len);
 }
 
 bool Neighbors::drain_events() {
@@ -168,6 +136,21 @@ bool Neighbors::drain_events() {
     }
   }
   return relevant;
+}
+
+LocalAddresses local_addresses() {
+  LocalAddresses out;
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) != 0) return out;
+  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET)
+      out.v4.push_back(Ip4{reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr});
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      out.v6.push_back(Ip6::from(reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr.s6_addr));
+  }
+  freeifaddrs(ifa);
+  return out;
 }
 
 LinkFacts read_link(const std::string& ifname) {

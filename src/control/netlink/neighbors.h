@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "control/config/config.h"
+#include "control/netlink/rtnl.h"
 
 namespace xdpmesh {
 
@@ -36,10 +38,8 @@ class Neighbors {
   bool drain_events();
 
  private:
-  bool transact(void* req, std::size_t len, void* reply, std::size_t reply_cap, int* reply_len);
-  int req_fd_ = -1;
+  RtnlSocket rtnl_;
   int events_fd_ = -1;
-  uint32_t seq_ = 1;
 };
 
 // Interface facts from the kernel.
@@ -52,5 +52,12 @@ struct LinkFacts {
 };
 // Throws std::runtime_error naming the fix when the interface does not exist.
 LinkFacts read_link(const std::string& ifname);
+
+// Every IPv4/IPv6 address configured in this network namespace.
+struct LocalAddresses {
+  std::vector<Ip4> v4;
+  std::vector<Ip6> v6;
+};
+LocalAddresses local_addresses();
 
 }  // namespace xdpmesh

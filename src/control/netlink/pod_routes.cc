@@ -1,0 +1,63 @@
+#include "control/netlink/pod_routes.h"
+
+#include <fmt/format.h>
+#include <linux/rtnetlink.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace xdpmesh {
+
+bool PodRoutes::request(uint16_t type, uint16_t flags, const Route& r, int* error) {
+  struct {
+    nlmsghdr n;
+    rtmsg rt;
+    char buf[128];
+  } req{};
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.n.nlmsg_type = type;
+  req.n.nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
+  req.rt.rtm_family = r.v6 ? AF_INET6 : AF_INET;
+  req.rt.rtm_dst_len = r.v6 ? 128 : 32;
+  req.rt.rtm_table = RT_TABLE_MAIN;
+  req.rt.rtm_protocol = kRouteProtocol;
+  req.rt.rtm_scope = RT_SCOPE_LINK;
+  req.rt.rtm_type = RTN_UNICAST;
+  rtnl_add_attr(&req.n, sizeof req, RTA_DST, r.addr.bytes.data(), r.v6 ? 16 : 4);
+  const uint32_t oif = r.ifindex;
+  rtnl_add_attr(&req.n, sizeof req, RTA_OIF, &oif, 4);
+  char reply[1024];
+  int len = 0;
+  return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len, error);
+}
+
+void PodRoutes::add(uint32_t ifindex, const Ip4& ip) {
+  Route r{ifindex, false, {}};
+  std::memcpy(r.addr.bytes.data(), &ip.be, 4);
+  int err = 0;
+  if (!request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, &err))
+    throw std::runtime_error(fmt::format("cannot add route {}/32 dev ifindex {}: {}", format_ip4(ip), ifindex,
+                                         std::strerror(-err)));
+  added_.push_back(r);
+}
+
+void PodRoutes::add(uint32_t ifindex, const Ip6& ip) {
+  Route r{ifindex, true, ip};
+  int err = 0;
+  if (!request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, &err))
+    throw std::runtime_error(fmt::format("cannot add route {}/128 dev ifindex {}: {}", format_ip6(ip), ifindex,
+                                         std::strerror(-err)));
+  added_.push_back(r);
+}
+
+PodRoutes::~PodRoutes() {
+  for (const Route& r : added_) {
+    int err = 0;
+    if (!request(RTM_DELROUTE, 0, r, &err) && err != -ESRCH)
+      spdlog::warn("could not remove pod route (ifindex {}): {}", r.ifindex, std::strerror(-err));
+  }
+}
+
+}  // namespace xdpmesh
