@@ -148,6 +148,18 @@ void BM_EncapLargeIpcache(benchmark::State& state) {
   encap_loop(state, h, ring);
 }
 
+// Machine-speed reference measured in the same run: a dependent chain of
+// 64-bit mixes (no memory traffic). Pipeline ns/packet divided by this
+// figure is comparable across runs on a machine whose speed drifts.
+void BM_Calibrate(benchmark::State& state) {
+  uint64_t x = 1;
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) x = mix64(x + static_cast<uint64_t>(i));
+    benchmark::DoNotOptimize(x);
+  }
+  report(state);  // "ns/pkt" here = ns per mix
+}
+
 // On a shared machine the fastest repetition is the one least disturbed by
 // neighbours: report it beside the median (--benchmark_repetitions=N).
 double fastest(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
@@ -157,6 +169,7 @@ BENCHMARK_CAPTURE(BM_Decap, vxlan, "vxlan")->Arg(64)->Arg(1400)->ComputeStatisti
 BENCHMARK_CAPTURE(BM_Encap, geneve, "geneve")->Arg(64)->Arg(1400)->ComputeStatistics("min", fastest);
 BENCHMARK_CAPTURE(BM_Decap, geneve, "geneve")->Arg(64)->Arg(1400)->ComputeStatistics("min", fastest);
 BENCHMARK(BM_EncapLargeIpcache)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_Calibrate)->ComputeStatistics("min", fastest);
 
 // Exactly N batches of one case, no framework: for callgrind differences.
 int fixed_batches(long n, const std::string& which) {
