@@ -233,6 +233,16 @@ bool Daemon::healthy(std::vector<std::string>* problems) {
       if (problems) problems->push_back(a.ifname + ": the steering program is no longer attached");
     }
   }
+  // Sockets are in place before the program is attached, so a frame steered
+  // to a queue without one means the queues changed under us (ethtool -L):
+  // that traffic now bypasses the engine.
+  if (const uint64_t orphaned = steering_->action_counters()[XDPMESH_ACT_STEER_NO_SOCKET]) {
+    ok = false;
+    if (problems)
+      problems->push_back(fmt::format("{} frame(s) steered to rx queues without a worker socket; the interfaces' queue "
+                                      "count no longer matches dataplane.queues: restart xdpmeshd",
+                                      orphaned));
+  }
   return ok;
 }
 
