@@ -41,7 +41,7 @@ struct {
 /* The node's own addresses: pod traffic to them is the kernel's. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct xdpmesh_lpm4_key);
 	__type(value, __u32);
@@ -49,7 +49,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct xdpmesh_lpm6_key);
 	__type(value, __u32);
@@ -106,6 +106,29 @@ static __always_inline int dst_in(const struct steer_hdrs *h, void *map4, void *
 	return 0;
 }
 
+static __always_inline int link_scoped6(const struct ipv6hdr *ip6)
+{
+	return ip6->daddr.in6_u.u6_addr8[0] == 0xff ||
+	       (ip6->daddr.in6_u.u6_addr8[0] == 0xfe && (ip6->daddr.in6_u.u6_addr8[1] & 0xc0) == 0x80);
+}
+
+/* The source is an endpoint behind this very interface (local_prefixes values
+ * are the host-side ifindex): no pod reaches the host with another's address. */
+static __always_inline int src_is_pod_of(const struct steer_hdrs *h, __u32 ifindex)
+{
+	__u32 *owner = 0;
+	if (h->ip4) {
+		struct xdpmesh_lpm4_key k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, &h->ip4->saddr, 4);
+		owner = bpf_map_lookup_elem(&local_prefixes4, &k);
+	} else if (h->ip6) {
+		struct xdpmesh_lpm6_key k = {.prefixlen = 128};
+		__builtin_memcpy(k.addr, &h->ip6->saddr, 16);
+		owner = bpf_map_lookup_elem(&local_prefixes6, &k);
+	}
+	return owner && *owner == ifindex;
+}
+
 SEC("xdp")
 int xdpmesh_steer(struct xdp_md *ctx)
 {
@@ -127,10 +150,13 @@ int xdpmesh_steer(struct xdp_md *ctx)
 	}
 
 	if (cfg->role == XDPMESH_ROLE_POD) {
-		/* The node's own stack talks to pods directly: traffic to host
-		 * addresses and the pods' answers to the kernel's neighbor
-		 * resolution (ARP reply, neighbor advertisement) are its own. */
-		if (dst_in(&h, &host_prefixes4, &host_prefixes6) || h.arp_op == 2 || h.icmp6_type == 136)
+		/* The node's own stack talks to pods directly: the pods' answers
+		 * to the kernel's neighbor resolution (ARP reply; a neighbor
+		 * advertisement, which is link-scoped with hop limit 255) and
+		 * traffic to host addresses from the pod's own address. */
+		if (h.arp_op == 2 || (h.ip6 && h.icmp6_type == 136 && h.ip6->hop_limit == 255 && link_scoped6(h.ip6)))
+			return count(XDPMESH_ACT_PASS_HOST, XDP_PASS);
+		if (dst_in(&h, &host_prefixes4, &host_prefixes6) && src_is_pod_of(&h, ifindex))
 			return count(XDPMESH_ACT_PASS_HOST, XDP_PASS);
 		if (h.eth_proto == ETH_P_IP || h.eth_proto == ETH_P_IPV6 || h.eth_proto == ETH_P_ARP)
 			return steer(ctx, cfg, XDPMESH_ACT_STEER_POD);

@@ -26,7 +26,8 @@ struct xdpmesh_iface_config {
 	__u32 node_ip4; /* network byte order: tunnel packets must be addressed to it */
 };
 
-/* Keys of the local_prefixes4/6 LPM tries (value: __u32, unused, 1). */
+/* Keys of the local_prefixes4/6 LPM tries (value: __u32 ifindex of the
+ * host-side interface the endpoint is behind) and host_prefixes4/6 (value 1). */
 struct xdpmesh_lpm4_key {
 	__u32 prefixlen;
 	__u8 addr[4];

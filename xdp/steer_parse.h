@@ -70,7 +70,7 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 		return 0;
 	}
 
-	if (h->l4_proto == IPPROTO_ICMPV6) {
+	if (h->ip6 && h->l4_proto == IPPROTO_ICMPV6) {
 		__u8 *type = cur;
 		if ((void *)(type + 1) > data_end)
 			return -1;

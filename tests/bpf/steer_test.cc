@@ -52,8 +52,7 @@ class SteerProgram : public ::testing::Test {
   void add_local(const char* ip) {
     xdpmesh_lpm4_key k{32, {}};
     inet_pton(AF_INET, ip, k.addr);
-    uint32_t one = 1;
-    ASSERT_EQ(bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj_, "local_prefixes4"), &k, &one, BPF_ANY), 0);
+    ASSERT_EQ(bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj_, "local_prefixes4"), &k, &lo_, BPF_ANY), 0);
   }
 
   std::array<uint64_t, XDPMESH_ACT__COUNT> counters() {
@@ -158,6 +157,16 @@ std::vector<Row> rows() {
       {"pod traffic to a host address is the kernel's", XDPMESH_ROLE_POD,
        [] { return PacketBuilder().eth(kA, kB).ipv4("10.1.1.2", "192.168.50.1").tcp(40000, 22).build(); },
        XDPMESH_ACT_PASS_HOST},
+      {"pod traffic to a host address from a forged source goes to the engine", XDPMESH_ROLE_POD,
+       [] { return PacketBuilder().eth(kA, kB).ipv4("10.9.9.9", "192.168.50.1").tcp(40000, 22).build(); },
+       XDPMESH_ACT_STEER_POD},
+      {"IPv4 protocol 58 does not pass as a neighbor advertisement", XDPMESH_ROLE_POD,
+       [] { Bytes f = PacketBuilder().eth(kA, kB).ipv4("10.1.1.2", "8.8.8.8").payload(20).build();
+            f[23] = 58; f[34] = 136; return f; },
+       XDPMESH_ACT_STEER_POD},
+      {"a routed IPv6 packet of type 136 goes to the engine", XDPMESH_ROLE_POD,
+       [] { Bytes f = PacketBuilder().eth(kA, kB).ipv6("fd00::2", "fd00:9::1", 255).nd_solicit("fd00::2", kA).build(); f[54] = 136; return f; },
+       XDPMESH_ACT_STEER_POD},
       {"pod LLDP is the kernel's", XDPMESH_ROLE_POD, [] { return PacketBuilder().eth(kA, kB, 0x88cc).payload(50).build(); },
        XDPMESH_ACT_PASS_OTHER},
       {"malformed pod frame goes to the engine to be counted", XDPMESH_ROLE_POD,

@@ -50,7 +50,7 @@ xm_ns node-a ip addr add 192.168.50.1/24 dev wire0
 
 chmod 755 "$XM_WORK"  # readable by the unprivileged user
 sed 's/ipv4: 10.1.1.3/ipv4: 192.168.50.1/' "$A" >"$XM_WORK/nodeip.yaml"
-expect_fail endpoint-with-node-ip 1 "endpoint 192.168.50.1 on lxc-a2 uses the node's own IP" "$XM_WORK/nodeip.yaml"
+expect_fail endpoint-with-node-ip 1 "endpoint 192.168.50.1 on lxc-a2 uses an address of this node" "$XM_WORK/nodeip.yaml"
 
 expect_fail not-root 1 "(run as root" "$A" setpriv --reuid=65534 --regid=65534 --clear-groups
 

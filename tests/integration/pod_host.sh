@@ -24,6 +24,10 @@ check "node -> pod over IPv6" xm_ns node-a ping -6 -c 2 -i 0.2 -W 2 -q fd00:1:1:
 check "pod -> another host address (on lo)" xm_ns a1 ping -c 2 -i 0.2 -W 2 -q 192.168.99.1
 check "TCP pod -> node, 4 MiB verified" tcp_check host a1 node-a 192.168.50.1 4194304
 check "pod -> remote pod still tunnelled" xm_ns a1 ping -c 2 -i 0.2 -W 2 -q 10.1.2.2
+xm_ns node-a ip link set lxc-a1 down
+xm_ns node-a ip link set lxc-a1 up
+sleep 0.5
+check "routes come back after the pod interface went down and up" xm_ns node-a ping -c 2 -i 0.2 -W 2 -q 10.1.1.2
 passed=$(ctl node-a stats -o json | json xdp_actions.pass_host)
 check "the steering program passed host-bound pod frames ($passed)" test "$passed" -gt 0
 kill -TERM "$pid"; wait "$pid" || true

@@ -63,7 +63,9 @@ void ApiServer::accept() {
     ++live_;
     auto s = std::make_shared<local::socket>(std::move(sock));
     auto buf = std::make_shared<asio::streambuf>(kMaxRequestBytes);
-    // A client that never finishes its line is cut off.
+    // A client that does not finish its request, or does not read the reply,
+    // within the limit is cut off; the pending read or write then fails and
+    // releases the connection's slot.
     auto timer = std::make_shared<asio::steady_timer>(io_, kRequestTimeout);
     timer->async_wait([s](boost::system::error_code t) {
       if (!t) {
@@ -72,14 +74,17 @@ void ApiServer::accept() {
       }
     });
     asio::async_read_until(*s, *buf, '\n', [this, s, buf, timer](boost::system::error_code ec2, std::size_t n) {
-      timer->cancel();
       if (ec2) {
+        timer->cancel();
         --live_;
         return;
       }
       std::string line(asio::buffers_begin(buf->data()), asio::buffers_begin(buf->data()) + static_cast<long>(n));
       auto out = std::make_shared<std::string>(json::serialize(dispatch(line)) + "\n");
-      asio::async_write(*s, asio::buffer(*out), [this, s, out](boost::system::error_code, std::size_t) { --live_; });
+      asio::async_write(*s, asio::buffer(*out), [this, s, out, timer](boost::system::error_code, std::size_t) {
+        timer->cancel();
+        --live_;
+      });
     });
     accept();
   });

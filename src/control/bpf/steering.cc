@@ -99,36 +99,40 @@ void SteeringProgram::set_xsk(uint32_t key, int xsk_fd) {
     throw std::runtime_error(fmt::format("xsks map update (key {}): {}", key, errstr(err)));
 }
 
-void SteeringProgram::add_local_prefix(const Ip4& addr, uint8_t len) {
+void SteeringProgram::add_local_prefix(const Ip4& addr, uint8_t len, uint32_t pod_ifindex) {
   xdpmesh_lpm4_key k{len, {}};
   std::memcpy(k.addr, &addr.be, 4);
-  uint32_t one = 1;
-  if (int err = bpf_map_update_elem(map_fd("local_prefixes4"), &k, &one, BPF_ANY))
+  if (int err = bpf_map_update_elem(map_fd("local_prefixes4"), &k, &pod_ifindex, BPF_ANY))
     throw std::runtime_error(fmt::format("local_prefixes4 update: {}", errstr(err)));
 }
 
-void SteeringProgram::add_local_prefix(const Ip6& addr, uint8_t len) {
+void SteeringProgram::add_local_prefix(const Ip6& addr, uint8_t len, uint32_t pod_ifindex) {
   xdpmesh_lpm6_key k{len, {}};
   std::memcpy(k.addr, addr.bytes.data(), 16);
-  uint32_t one = 1;
-  if (int err = bpf_map_update_elem(map_fd("local_prefixes6"), &k, &one, BPF_ANY))
+  if (int err = bpf_map_update_elem(map_fd("local_prefixes6"), &k, &pod_ifindex, BPF_ANY))
     throw std::runtime_error(fmt::format("local_prefixes6 update: {}", errstr(err)));
 }
 
-void SteeringProgram::add_host_address(const Ip4& addr) {
+bool SteeringProgram::add_host_address(const Ip4& addr) {
   xdpmesh_lpm4_key k{32, {}};
   std::memcpy(k.addr, &addr.be, 4);
   uint32_t one = 1;
-  if (int err = bpf_map_update_elem(map_fd("host_prefixes4"), &k, &one, BPF_ANY))
-    throw std::runtime_error(fmt::format("host_prefixes4 update: {}", errstr(err)));
+  if (int err = bpf_map_update_elem(map_fd("host_prefixes4"), &k, &one, BPF_ANY)) {
+    spdlog::warn("host address {} not reachable from pods: {}", format_ip4(addr), errstr(err));
+    return false;
+  }
+  return true;
 }
 
-void SteeringProgram::add_host_address(const Ip6& addr) {
+bool SteeringProgram::add_host_address(const Ip6& addr) {
   xdpmesh_lpm6_key k{128, {}};
   std::memcpy(k.addr, addr.bytes.data(), 16);
   uint32_t one = 1;
-  if (int err = bpf_map_update_elem(map_fd("host_prefixes6"), &k, &one, BPF_ANY))
-    throw std::runtime_error(fmt::format("host_prefixes6 update: {}", errstr(err)));
+  if (int err = bpf_map_update_elem(map_fd("host_prefixes6"), &k, &one, BPF_ANY)) {
+    spdlog::warn("host address {} not reachable from pods: {}", format_ip6(addr), errstr(err));
+    return false;
+  }
+  return true;
 }
 
 void SteeringProgram::replace_stale(const std::string& ifname, uint32_t ifindex) {

@@ -43,11 +43,14 @@ class SteeringProgram {
   void configure_iface(uint32_t ifindex, xdpmesh_iface_role role, uint32_t xsk_base,
                        const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip);
   void set_xsk(uint32_t key, int xsk_fd);
-  void add_local_prefix(const Ip4& addr, uint8_t len);
-  void add_local_prefix(const Ip6& addr, uint8_t len);
+  // A local endpoint's address and the host-side interface it is behind.
+  void add_local_prefix(const Ip4& addr, uint8_t len, uint32_t pod_ifindex);
+  void add_local_prefix(const Ip6& addr, uint8_t len, uint32_t pod_ifindex);
   // The node's own addresses: pods' traffic to them goes to the kernel.
-  void add_host_address(const Ip4& addr);
-  void add_host_address(const Ip6& addr);
+  // False (logged) when the map is full: that address is then not reachable
+  // from pods, the rest works.
+  bool add_host_address(const Ip4& addr);
+  bool add_host_address(const Ip6& addr);
 
   const AttachedIface& attach(const std::string& ifname, uint32_t ifindex, XdpModePref pref);
   // True while our program is still the one attached to ifindex.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace xdpmesh {
@@ -33,7 +34,7 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     if (links_[i].rx_queues != cfg_.queues)
       throw std::runtime_error(fmt::format("{} has {} rx queue(s) but dataplane.queues is {}; they must match: set "
                                            "dataplane.queues: {} or change the queues (ethtool -L {} combined {}, or "
-                                           "numrxqueues for veth)",
+                                           "numrxqueues and numtxqueues for veth)",
                                            name, links_[i].rx_queues, cfg_.queues, links_[i].rx_queues, name,
                                            cfg_.queues));
   }
@@ -50,12 +51,20 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     throw std::runtime_error(fmt::format("uplink {} has no IPv4 address; add one (ip addr add ... dev {}) or set "
                                          "uplink.ip in {}",
                                          cfg_.uplink, cfg_.uplink, cfg_.source));
-  for (const PodInterfaceConfig& p : cfg_.pods)
-    for (const LocalEndpointConfig& e : p.endpoints)
-      if (e.ipv4 && e.ipv4->be == facts_.node_ip.be)
-        throw std::runtime_error(fmt::format("endpoint {} on {} uses the node's own IP; the uplink would hand the node's "
-                                             "traffic (SSH, etcd) to the pod: give the pod another address",
-                                             format_ip4(*e.ipv4), p.interface));
+  {
+    const LocalAddresses host = local_addresses();
+    for (const PodInterfaceConfig& p : cfg_.pods)
+      for (const LocalEndpointConfig& e : p.endpoints) {
+        const bool v4_clash = e.ipv4 && (e.ipv4->be == facts_.node_ip.be ||
+                                         std::find(host.v4.begin(), host.v4.end(), *e.ipv4) != host.v4.end());
+        const bool v6_clash = e.ipv6 && std::find(host.v6.begin(), host.v6.end(), *e.ipv6) != host.v6.end();
+        if (v4_clash || v6_clash)
+          throw std::runtime_error(fmt::format(
+              "endpoint {} on {} uses an address of this node; the node's traffic (SSH, etcd) would go to the pod: "
+              "give the pod another address",
+              v4_clash ? format_ip4(*e.ipv4) : format_ip6(*e.ipv6), p.interface));
+      }
+  }
   if (facts_.uplink_mtu < 1280 + 50)
     throw std::runtime_error(fmt::format("uplink MTU {} leaves less than 1280 bytes for pods after the tunnel header",
                                          facts_.uplink_mtu));
@@ -78,10 +87,10 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   for (std::size_t i = 0; i < links_.size(); ++i)
     steering_->configure_iface(links_[i].ifindex, i == 0 ? XDPMESH_ROLE_UPLINK : XDPMESH_ROLE_POD,
                                static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES), {tport}, facts_.node_ip);
-  for (const PodInterfaceConfig& p : cfg_.pods)
-    for (const LocalEndpointConfig& e : p.endpoints) {
-      if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32);
-      if (e.ipv6) steering_->add_local_prefix(*e.ipv6, 128);
+  for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
+    for (const LocalEndpointConfig& e : cfg_.pods[i].endpoints) {
+      if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32, links_[i + 1].ifindex);
+      if (e.ipv6) steering_->add_local_prefix(*e.ipv6, 128, links_[i + 1].ifindex);
     }
   // Pods reach the node's own stack through the kernel: the steering program
   // passes their traffic to host addresses, and host routes lead back.
@@ -197,7 +206,9 @@ void Daemon::schedule_rebuild() {
 void Daemon::watch_neighbors() {
   neighbor_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
     if (ec) return;
-    if (neighbors_->drain_events()) {
+    const Neighbors::Changes changes = neighbors_->drain_events();
+    if (changes.links) pod_routes_->reinstall();  // a device that went down lost its routes
+    if (changes.neighbors_or_routes || changes.links) {
       auto before = facts_.next_hop_macs;
       resolve_next_hops();
       if (before != facts_.next_hop_macs) schedule_rebuild();
@@ -268,6 +279,8 @@ int Daemon::run() {
                cfg_.pods.size(), workers_.size(), cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve",
                cfg_.effective_tunnel_port());
   io_.run();
+  // A second signal during teardown must not kill us half-way (routes, XDP).
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // Hook first: from here the kernel gets the traffic, none is steered to
   // sockets that no worker empties any more.
   steering_->detach_all();

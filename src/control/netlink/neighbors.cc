@@ -118,24 +118,25 @@ bool Neighbors::request_resolution(uint32_t ifindex, Ip4 ip) {
   return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len);
 }
 
-bool Neighbors::drain_events() {
-  bool relevant = false;
+Neighbors::Changes Neighbors::drain_events() {
+  Changes c;
   char buf[16384];
   for (;;) {
     const ssize_t r = recv(events_fd_, buf, sizeof buf, MSG_DONTWAIT);
     if (r < 0) {
       // ENOBUFS: we missed events; treat as "everything may have changed".
-      if (errno == ENOBUFS) relevant = true;
+      if (errno == ENOBUFS) c = Changes{true, true};
       break;
     }
     int len = static_cast<int>(r);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<uint32_t>(len)); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_type == RTM_NEWNEIGH || h->nlmsg_type == RTM_DELNEIGH || h->nlmsg_type == RTM_NEWROUTE ||
-          h->nlmsg_type == RTM_DELROUTE || h->nlmsg_type == RTM_NEWLINK)
-        relevant = true;
+          h->nlmsg_type == RTM_DELROUTE)
+        c.neighbors_or_routes = true;
+      if (h->nlmsg_type == RTM_NEWLINK) c.links = true;
     }
   }
-  return relevant;
+  return c;
 }
 
 LocalAddresses local_addresses() {

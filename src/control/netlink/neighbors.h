@@ -34,8 +34,12 @@ class Neighbors {
 
   // Socket subscribed to neighbor, route and link changes; readable = something changed.
   int event_fd() const { return events_fd_; }
-  // Reads all pending events; true if any neighbor/route event was seen.
-  bool drain_events();
+  // Reads all pending events and says which kinds were seen.
+  struct Changes {
+    bool neighbors_or_routes = false;
+    bool links = false;
+  };
+  Changes drain_events();
 
  private:
   RtnlSocket rtnl_;

@@ -33,23 +33,30 @@ bool PodRoutes::request(uint16_t type, uint16_t flags, const Route& r, int* erro
   return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len, error);
 }
 
+void PodRoutes::install(const Route& r) {
+  int err = 0;
+  if (request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, &err) || err == -ENETDOWN) return;
+  Ip4 v4;
+  std::memcpy(&v4.be, r.addr.bytes.data(), 4);
+  spdlog::warn("route {} dev ifindex {} not installed: {}; the node cannot reach that pod",
+               r.v6 ? format_ip6(r.addr) + "/128" : format_ip4(v4) + "/32", r.ifindex, std::strerror(-err));
+}
+
 void PodRoutes::add(uint32_t ifindex, const Ip4& ip) {
   Route r{ifindex, false, {}};
   std::memcpy(r.addr.bytes.data(), &ip.be, 4);
-  int err = 0;
-  if (!request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, &err))
-    throw std::runtime_error(fmt::format("cannot add route {}/32 dev ifindex {}: {}", format_ip4(ip), ifindex,
-                                         std::strerror(-err)));
   added_.push_back(r);
+  install(r);
 }
 
 void PodRoutes::add(uint32_t ifindex, const Ip6& ip) {
   Route r{ifindex, true, ip};
-  int err = 0;
-  if (!request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r, &err))
-    throw std::runtime_error(fmt::format("cannot add route {}/128 dev ifindex {}: {}", format_ip6(ip), ifindex,
-                                         std::strerror(-err)));
   added_.push_back(r);
+  install(r);
+}
+
+void PodRoutes::reinstall() {
+  for (const Route& r : added_) install(r);
 }
 
 PodRoutes::~PodRoutes() {

@@ -27,10 +27,16 @@ bool RtnlSocket::transact(void* req, std::size_t len, void* reply, std::size_t r
   n->nlmsg_seq = ++seq_;
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
-  if (sendto(fd_, req, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return false;
+  if (sendto(fd_, req, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    if (error) *error = -errno;
+    return false;
+  }
   for (;;) {
     const ssize_t r = recv(fd_, reply, reply_cap, 0);
-    if (r < 0) return false;
+    if (r < 0) {
+      if (error) *error = -errno;  // EAGAIN: no answer within the timeout
+      return false;
+    }
     auto* h = static_cast<nlmsghdr*>(reply);
     if (!NLMSG_OK(h, static_cast<uint32_t>(r))) return false;
     if (h->nlmsg_seq != n->nlmsg_seq) continue;  // a late answer to an earlier request
