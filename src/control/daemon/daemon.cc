@@ -51,8 +51,10 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     throw std::runtime_error(fmt::format("uplink {} has no IPv4 address; add one (ip addr add ... dev {}) or set "
                                          "uplink.ip in {}",
                                          cfg_.uplink, cfg_.uplink, cfg_.source));
+  // The node's own addresses: no endpoint may use one, and pods reach them
+  // through the kernel (host map below).
+  const LocalAddresses host = local_addresses();
   {
-    const LocalAddresses host = local_addresses();
     for (const PodInterfaceConfig& p : cfg_.pods)
       for (const LocalEndpointConfig& e : p.endpoints) {
         const bool v4_clash = e.ipv4 && (e.ipv4->be == facts_.node_ip.be ||
@@ -94,7 +96,6 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     }
   // Pods reach the node's own stack through the kernel: the steering program
   // passes their traffic to host addresses, and host routes lead back.
-  const LocalAddresses host = local_addresses();
   for (const Ip4& a : host.v4) steering_->add_host_address(a);
   for (const Ip6& a : host.v6) steering_->add_host_address(a);
   pod_routes_ = std::make_unique<PodRoutes>();

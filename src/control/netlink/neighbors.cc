@@ -41,20 +41,13 @@ Neighbors::~Neighbors() {
 }
 
 std::optional<NextHop> Neighbors::route_to(Ip4 dst) {
-  struct {
-    nlmsghdr n;
-    rtmsg r;
-    char buf[64];
-  } req{};
-  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  req.n.nlmsg_type = RTM_GETROUTE;
-  req.n.nlmsg_flags = NLM_F_REQUEST;
-  req.r.rtm_family = AF_INET;
-  req.r.rtm_dst_len = 32;
-  rtnl_add_attr(&req.n, sizeof req, RTA_DST, &dst.be, 4);
+  RtnlRequest<rtmsg> req(RTM_GETROUTE, NLM_F_REQUEST);
+  req.body.rtm_family = AF_INET;
+  req.body.rtm_dst_len = 32;
+  req.add(RTA_DST, &dst.be, 4);
   char reply[4096];
   int len = 0;
-  if (!rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  if (!rtnl_.transact(&req, req.size(), reply, sizeof reply, &len)) return std::nullopt;
   auto* h = reinterpret_cast<nlmsghdr*>(reply);
   if (h->nlmsg_type != RTM_NEWROUTE) return std::nullopt;
   auto* rt = static_cast<rtmsg*>(NLMSG_DATA(h));
@@ -69,20 +62,13 @@ std::optional<NextHop> Neighbors::route_to(Ip4 dst) {
 }
 
 std::optional<MacAddr> Neighbors::neighbor_mac(uint32_t ifindex, Ip4 ip) {
-  struct {
-    nlmsghdr n;
-    ndmsg nd;
-    char buf[64];
-  } req{};
-  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
-  req.n.nlmsg_type = RTM_GETNEIGH;
-  req.n.nlmsg_flags = NLM_F_REQUEST;
-  req.nd.ndm_family = AF_INET;
-  req.nd.ndm_ifindex = static_cast<int>(ifindex);
-  rtnl_add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  RtnlRequest<ndmsg> req(RTM_GETNEIGH, NLM_F_REQUEST);
+  req.body.ndm_family = AF_INET;
+  req.body.ndm_ifindex = static_cast<int>(ifindex);
+  req.add(NDA_DST, &ip.be, 4);
   char reply[4096];
   int len = 0;
-  if (!rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len)) return std::nullopt;
+  if (!rtnl_.transact(&req, req.size(), reply, sizeof reply, &len)) return std::nullopt;
   auto* h = reinterpret_cast<nlmsghdr*>(reply);
   if (h->nlmsg_type != RTM_NEWNEIGH) return std::nullopt;
   auto* nd = static_cast<ndmsg*>(NLMSG_DATA(h));
@@ -100,22 +86,15 @@ std::optional<MacAddr> Neighbors::neighbor_mac(uint32_t ifindex, Ip4 ip) {
 }
 
 bool Neighbors::request_resolution(uint32_t ifindex, Ip4 ip) {
-  struct {
-    nlmsghdr n;
-    ndmsg nd;
-    char buf[64];
-  } req{};
-  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
-  req.n.nlmsg_type = RTM_NEWNEIGH;
-  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
-  req.nd.ndm_family = AF_INET;
-  req.nd.ndm_ifindex = static_cast<int>(ifindex);
-  req.nd.ndm_state = NUD_NONE;
-  req.nd.ndm_flags = NTF_USE;  // "use" the entry: the kernel starts ARP for it
-  rtnl_add_attr(&req.n, sizeof req, NDA_DST, &ip.be, 4);
+  RtnlRequest<ndmsg> req(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE);
+  req.body.ndm_family = AF_INET;
+  req.body.ndm_ifindex = static_cast<int>(ifindex);
+  req.body.ndm_state = NUD_NONE;
+  req.body.ndm_flags = NTF_USE;  // "use" the entry: the kernel starts ARP for it
+  req.add(NDA_DST, &ip.be, 4);
   char reply[1024];
   int len = 0;
-  return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len);
+  return rtnl_.transact(&req, req.size(), reply, sizeof reply, &len);
 }
 
 Neighbors::Changes Neighbors::drain_events() {

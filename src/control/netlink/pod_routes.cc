@@ -11,26 +11,19 @@
 namespace xdpmesh {
 
 bool PodRoutes::request(uint16_t type, uint16_t flags, const Route& r, int* error) {
-  struct {
-    nlmsghdr n;
-    rtmsg rt;
-    char buf[128];
-  } req{};
-  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  req.n.nlmsg_type = type;
-  req.n.nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
-  req.rt.rtm_family = r.v6 ? AF_INET6 : AF_INET;
-  req.rt.rtm_dst_len = r.v6 ? 128 : 32;
-  req.rt.rtm_table = RT_TABLE_MAIN;
-  req.rt.rtm_protocol = kRouteProtocol;
-  req.rt.rtm_scope = RT_SCOPE_LINK;
-  req.rt.rtm_type = RTN_UNICAST;
-  rtnl_add_attr(&req.n, sizeof req, RTA_DST, r.addr.bytes.data(), r.v6 ? 16 : 4);
+  RtnlRequest<rtmsg> req(type, static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags));
+  req.body.rtm_family = r.v6 ? AF_INET6 : AF_INET;
+  req.body.rtm_dst_len = r.v6 ? 128 : 32;
+  req.body.rtm_table = RT_TABLE_MAIN;
+  req.body.rtm_protocol = kRouteProtocol;
+  req.body.rtm_scope = RT_SCOPE_LINK;
+  req.body.rtm_type = RTN_UNICAST;
+  req.add(RTA_DST, r.addr.bytes.data(), r.v6 ? 16 : 4);
   const uint32_t oif = r.ifindex;
-  rtnl_add_attr(&req.n, sizeof req, RTA_OIF, &oif, 4);
+  req.add(RTA_OIF, &oif, 4);
   char reply[1024];
   int len = 0;
-  return rtnl_.transact(&req, req.n.nlmsg_len, reply, sizeof reply, &len, error);
+  return rtnl_.transact(&req, req.size(), reply, sizeof reply, &len, error);
 }
 
 void PodRoutes::install(const Route& r) {

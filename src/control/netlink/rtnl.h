@@ -29,4 +29,20 @@ class RtnlSocket {
 // Appends one attribute to the message; throws if it would not fit in cap.
 void rtnl_add_attr(nlmsghdr* n, std::size_t cap, uint16_t type, const void* data, uint16_t len);
 
+// One request: header, family message (rtmsg, ndmsg, ...) and room for attributes.
+template <typename Body>
+struct RtnlRequest {
+  nlmsghdr n{};
+  Body body{};
+  char attrs[128]{};
+
+  RtnlRequest(uint16_t type, uint16_t flags) {
+    n.nlmsg_len = NLMSG_LENGTH(sizeof(Body));
+    n.nlmsg_type = type;
+    n.nlmsg_flags = flags;
+  }
+  void add(uint16_t type, const void* data, uint16_t len) { rtnl_add_attr(&n, sizeof *this, type, data, len); }
+  std::size_t size() const { return n.nlmsg_len; }
+};
+
 }  // namespace xdpmesh

@@ -28,7 +28,6 @@ class Qsbr {
   // Returns false when timeout elapsed first (a stuck worker).
   bool synchronize(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-  std::size_t readers() const { return slots_.size(); }
 
  private:
   static constexpr uint64_t kOffline = 0;
