@@ -138,11 +138,11 @@ void BM_Decap(benchmark::State& state, const char* mode) {
 void BM_EncapLargeIpcache(benchmark::State& state) {
   Harness h("vxlan");
   for (uint32_t i = 0; i < 100000; ++i)
-    h.mesh.ipcache[IpcachePrefix::v4(Ip4{__builtin_bswap32(0x0a640000u + i)}, 32)] =
-        IpcacheValue{70000, *parse_ip4("192.168.50.2"), "bench"};
+    h.mesh.set_ipcache(IpcachePrefix::v4(Ip4{__builtin_bswap32(0x0a640000u + i)}, 32), IpcacheOwner{},
+                       IpcacheValue{70000, *parse_ip4("192.168.50.2"), "bench", 0});
   for (uint32_t i = 2; i < 202; ++i)
-    h.mesh.ipcache[IpcachePrefix::v4(Ip4{__builtin_bswap32(0x0a010200u + i)}, 32)] =
-        IpcacheValue{kIdB1, *parse_ip4("192.168.50.2"), "bench"};
+    h.mesh.set_ipcache(IpcachePrefix::v4(Ip4{__builtin_bswap32(0x0a010200u + i)}, 32), IpcacheOwner{},
+                       IpcacheValue{kIdB1, *parse_ip4("192.168.50.2"), "bench", 0});
   h.snap = build_snapshot(2, h.cfg, h.mesh, h.facts);
   Ring ring(pod_frames(64, kRing, true), 1);
   encap_loop(state, h, ring);

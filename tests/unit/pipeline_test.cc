@@ -338,7 +338,7 @@ TEST(DropReasons, EveryRowDropsWithItsReasonAndCountsIt) {
     Harness h(row.mode);
     // node-c's next hop stays unresolved; 10.9.9.9 has an ipcache entry but no tunnel.
     h.facts.next_hop_macs.erase(parse_ip4("192.168.50.3")->be);
-    h.mesh.ipcache[IpcachePrefix::v4(*parse_ip4("10.9.9.9"), 32)] = IpcacheValue{70000, std::nullopt, "test"};
+    h.mesh.set_ipcache(IpcachePrefix::v4(*parse_ip4("10.9.9.9"), 32), IpcacheOwner{IpcacheRank::api, ""}, IpcacheValue{70000, std::nullopt, "test", 0});
     h.snap = build_snapshot(2, h.cfg, h.mesh, h.facts);
     auto r = h.run(row.frame(), row.in_port, row.headroom);
     EXPECT_EQ(r.out_port, kDropPort);

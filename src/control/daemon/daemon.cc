@@ -81,6 +81,7 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   neighbors_ = std::make_unique<Neighbors>();
   qsbr_ = std::make_unique<Qsbr>(cfg_.queues);
   published_ = std::make_unique<Published<Snapshot>>(*qsbr_);
+  builder_ = std::make_unique<SnapshotBuilder>(cfg_);
   steering_ = std::make_unique<SteeringProgram>(SteeringProgram::locate_object());
 
   // Maps first, sockets next, the XDP hook last: until it is attached the
@@ -164,9 +165,12 @@ void Daemon::stop_workers() {
 void Daemon::resolve_next_hops() {
   std::map<uint32_t, MacAddr> macs;
   std::set<uint32_t> endpoints;
-  for (const auto& [k, n] : mesh_.nodes) endpoints.insert(n.ip.be);
-  for (const auto& [p, v] : mesh_.ipcache)
+  for (const auto& [k, n] : mesh_.nodes())
+    if (n.ip.be) endpoints.insert(n.ip.be);
+  mesh_.for_each_ipcache([&](const IpcachePrefix&, const IpcacheValue& v) {
     if (v.tunnel_endpoint) endpoints.insert(v.tunnel_endpoint->be);
+  });
+  endpoints.erase(facts_.node_ip.be);
   for (uint32_t ep : endpoints) {
     const Ip4 ip{ep};
     auto nh = neighbors_->route_to(ip);
@@ -189,7 +193,7 @@ void Daemon::resolve_next_hops() {
 
 void Daemon::rebuild_now() {
   rebuild_pending_ = false;
-  auto snap = build_snapshot(++version_, cfg_, mesh_, facts_);
+  auto snap = builder_->build(++version_, mesh_, mesh_.take_changes(), facts_);
   if (!published_->publish(std::move(snap)))
     spdlog::error("a worker did not pass a quiescent point within 5 s; the previous tables were kept alive");
 }

@@ -64,6 +64,7 @@ class Daemon {
   std::unique_ptr<Qsbr> qsbr_;
   std::unique_ptr<Published<Snapshot>> published_;
   uint64_t version_ = 0;
+  std::unique_ptr<SnapshotBuilder> builder_;
   std::unique_ptr<SteeringProgram> steering_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

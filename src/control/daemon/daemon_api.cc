@@ -124,18 +124,19 @@ json::object Daemon::stats_json() {
 
 json::object Daemon::ipcache_json() {
   json::array entries;
-  for (const auto& [prefix, v] : mesh_.ipcache) {
+  mesh_.for_each_ipcache([&](const IpcachePrefix& prefix, const IpcacheValue& v) {
     json::object e;
     e["prefix"] = prefix.str();
     e["identity"] = v.identity;
     e["tunnel_endpoint"] = v.tunnel_endpoint ? format_ip4(*v.tunnel_endpoint) : "";
-    e["encrypt_key"] = 0;
+    e["encrypt_key"] = v.encrypt_key;
     json::array flags;
-    if (v.tunnel_endpoint) flags.emplace_back("hastunnel");
+    if (v.tunnel_endpoint && v.tunnel_endpoint->be != facts_.node_ip.be) flags.emplace_back("hastunnel");
+    if (v.source != "config" && v.source != "api") flags.emplace_back("remotecluster");
     e["flags"] = flags;
     e["source"] = v.source;
     entries.push_back(e);
-  }
+  });
   return json::object{{"entries", entries}};
 }
 
@@ -146,14 +147,19 @@ json::object Daemon::nodes_json() {
                                {"local", true},
                                {"next_hop_mac", ""},
                                {"source", "local"}});
-  for (const auto& [key, n] : mesh_.nodes) {
+  for (const auto& [key, n] : mesh_.nodes()) {
     auto mac = facts_.next_hop_macs.find(n.ip.be);
+    json::array cidrs, addrs;
+    for (const std::string& c : n.pod_cidrs) cidrs.emplace_back(c);
+    for (const std::string& a : n.addresses) addrs.emplace_back(a);
     nodes.push_back(json::object{
         {"name", key},
-        {"ipv4", format_ip4(n.ip)},
+        {"ipv4", n.ip.be ? format_ip4(n.ip) : ""},
         {"local", false},
+        {"pod_cidrs", cidrs},
+        {"addresses", addrs},
         {"next_hop_mac", mac == facts_.next_hop_macs.end() ? "" : format_mac(mac->second.data())},
-        {"source", "config"}});
+        {"source", n.source}});
   }
   return json::object{{"nodes", nodes}};
 }
@@ -199,7 +205,7 @@ json::object Daemon::ipcache_upsert(const json::object& r) {
     if (!ip) return error("tunnel_endpoint is not an IPv4 address");
     v.tunnel_endpoint = *ip;
   }
-  mesh_.ipcache[*prefix] = v;
+  mesh_.set_ipcache(*prefix, IpcacheOwner{IpcacheRank::api, ""}, v);
   if (v.tunnel_endpoint && !facts_.next_hop_macs.count(v.tunnel_endpoint->be)) resolve_next_hops();
   rebuild_now();  // synchronous so the caller sees its change applied on return
   return json::object{{"version", version_}};
@@ -208,7 +214,11 @@ json::object Daemon::ipcache_upsert(const json::object& r) {
 json::object Daemon::ipcache_delete(const json::object& r) {
   auto prefix = parse_ipcache_prefix(req_str(r, "prefix"));
   if (!prefix) return error("prefix is not an IPv4/IPv6 prefix without host bits");
-  if (!mesh_.ipcache.erase(*prefix)) return error("no such prefix " + prefix->str());
+  // The operator may remove what the API or the static config set; what a
+  // cluster publishes in etcd is that cluster's to delete.
+  if (!mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::api, ""}) &&
+      !mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::config, ""}))
+    return error("no prefix " + prefix->str() + " set through the API or the config (etcd entries are deleted in etcd)");
   rebuild_now();
   return json::object{{"version", version_}};
 }

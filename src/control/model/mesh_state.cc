@@ -1,5 +1,6 @@
 #include "control/model/mesh_state.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace xdpmesh {
@@ -50,19 +51,86 @@ std::optional<IpcachePrefix> parse_ipcache_prefix(const std::string& s) {
 
 MeshState MeshState::from_config(const Config& c) {
   MeshState m;
+  const IpcacheOwner owner{IpcacheRank::config, ""};
   for (const RemoteNodeConfig& n : c.remote_nodes) {
-    m.nodes[n.cluster + "/" + n.name] = RemoteNode{n.cluster, n.name, n.ip, n.inner_dst_mac};
+    RemoteNode node{n.cluster, n.name, n.ip, n.inner_dst_mac, "config", {"InternalIP=" + format_ip4(n.ip)}, {}, 0, {}, {}};
     // Pod CIDRs are the fallback route to the node (identity world, as Cilium).
-    for (const Ipv4Prefix& p : n.pod_cidrs4)
-      m.ipcache[IpcachePrefix::v4(p.addr, p.len)] = IpcacheValue{kIdentityWorld, n.ip, "config"};
-    for (const Ipv6Prefix& p : n.pod_cidrs6)
-      m.ipcache[IpcachePrefix::v6_(p.addr, p.len)] = IpcacheValue{kIdentityWorld, n.ip, "config"};
-    for (const RemoteEndpointConfig& e : n.endpoints) {
-      if (e.ipv4) m.ipcache[IpcachePrefix::v4(e.ipv4->addr, e.ipv4->len)] = IpcacheValue{e.identity, n.ip, "config"};
-      if (e.ipv6) m.ipcache[IpcachePrefix::v6_(e.ipv6->addr, e.ipv6->len)] = IpcacheValue{e.identity, n.ip, "config"};
+    for (const Ipv4Prefix& p : n.pod_cidrs4) {
+      m.set_ipcache(IpcachePrefix::v4(p.addr, p.len), owner, IpcacheValue{kIdentityWorld, n.ip, "config", 0});
+      node.pod_cidrs.push_back(IpcachePrefix::v4(p.addr, p.len).str());
     }
+    for (const Ipv6Prefix& p : n.pod_cidrs6) {
+      m.set_ipcache(IpcachePrefix::v6_(p.addr, p.len), owner, IpcacheValue{kIdentityWorld, n.ip, "config", 0});
+      node.pod_cidrs.push_back(IpcachePrefix::v6_(p.addr, p.len).str());
+    }
+    for (const RemoteEndpointConfig& e : n.endpoints) {
+      if (e.ipv4)
+        m.set_ipcache(IpcachePrefix::v4(e.ipv4->addr, e.ipv4->len), owner, IpcacheValue{e.identity, n.ip, "config", 0});
+      if (e.ipv6)
+        m.set_ipcache(IpcachePrefix::v6_(e.ipv6->addr, e.ipv6->len), owner, IpcacheValue{e.identity, n.ip, "config", 0});
+    }
+    m.set_node(n.cluster + "/" + n.name, std::move(node));
   }
   return m;
+}
+
+namespace {
+bool same_value(const IpcacheValue& a, const IpcacheValue& b) {
+  return a.identity == b.identity && a.tunnel_endpoint.has_value() == b.tunnel_endpoint.has_value() &&
+         (!a.tunnel_endpoint || a.tunnel_endpoint->be == b.tunnel_endpoint->be) && a.encrypt_key == b.encrypt_key;
+}
+}  // namespace
+
+void MeshState::set_ipcache(const IpcachePrefix& p, const IpcacheOwner& owner, IpcacheValue v) {
+  Contributions& c = ipcache_[p];
+  const IpcacheValue* before = c.empty() ? nullptr : &c.front().second;
+  const bool had = before != nullptr;
+  const IpcacheValue old = had ? *before : IpcacheValue{};
+  auto it = std::find_if(c.begin(), c.end(), [&](const auto& e) { return e.first == owner; });
+  if (it != c.end())
+    it->second = std::move(v);
+  else
+    c.insert(std::lower_bound(c.begin(), c.end(), owner, [](const auto& e, const IpcacheOwner& o) { return e.first < o; }),
+             {owner, std::move(v)});
+  if (!had || !same_value(old, c.front().second)) dirty_.push_back(p);
+}
+
+bool MeshState::erase_ipcache(const IpcachePrefix& p, const IpcacheOwner& owner) {
+  auto m = ipcache_.find(p);
+  if (m == ipcache_.end()) return false;
+  Contributions& c = m->second;
+  auto it = std::find_if(c.begin(), c.end(), [&](const auto& e) { return e.first == owner; });
+  if (it == c.end()) return false;
+  const bool was_best = it == c.begin();
+  const IpcacheValue old = c.front().second;
+  c.erase(it);
+  if (c.empty()) {
+    ipcache_.erase(m);
+    dirty_.push_back(p);
+  } else if (was_best && !same_value(old, c.front().second)) {
+    dirty_.push_back(p);
+  }
+  return true;
+}
+
+const IpcacheValue* MeshState::find_ipcache(const IpcachePrefix& p) const {
+  auto m = ipcache_.find(p);
+  return m == ipcache_.end() ? nullptr : &m->second.front().second;
+}
+
+void MeshState::set_node(const std::string& key, RemoteNode n) {
+  nodes_[key] = std::move(n);
+  nodes_dirty_ = true;
+}
+
+void MeshState::erase_node(const std::string& key) { nodes_dirty_ |= nodes_.erase(key) > 0; }
+
+MeshState::Changes MeshState::take_changes() {
+  Changes c;
+  c.prefixes.swap(dirty_);
+  c.nodes = nodes_dirty_;
+  nodes_dirty_ = false;
+  return c;
 }
 
 }  // namespace xdpmesh

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "control/config/config.h"
 
@@ -18,14 +19,36 @@ inline constexpr uint32_t kIdentityWorld = 2;
 struct RemoteNode {
   std::string cluster;
   std::string name;
-  Ip4 ip;
+  Ip4 ip;  // tunnel endpoint; 0 when the node has no usable IPv4 address
   std::optional<MacAddr> inner_dst_mac;
+  std::string source;  // "config" or the etcd record's Source
+  std::vector<std::string> addresses;  // "InternalIP=10.0.0.1", for listing
+  std::vector<std::string> pod_cidrs;  // for listing
+  uint8_t encryption_key = 0;
+  std::string wireguard_pub_key;
+  std::string boot_id;
 };
 
 struct IpcacheValue {
   uint32_t identity = 0;
   std::optional<Ip4> tunnel_endpoint;  // the node that hosts the prefix
-  std::string source;                  // "config", "api", ...
+  std::string source;                  // "config", "api", "cluster-b", "cluster-b/node-1", ...
+  uint8_t encrypt_key = 0;
+};
+
+// Who set an ipcache entry. Lower rank wins when several set the same prefix:
+// the operator (api) over static config over what a cluster published for the
+// IP over what a node record implies (pod CIDR fallbacks).
+enum class IpcacheRank : uint8_t { api = 0, config = 1, cluster_ipcache = 2, cluster_node = 3 };
+struct IpcacheOwner {
+  IpcacheRank rank = IpcacheRank::config;
+  std::string name;  // "" for api/config, the cluster name otherwise
+  friend auto operator<=>(const IpcacheOwner&, const IpcacheOwner&) = default;
+};
+
+struct Identity {
+  std::string cluster;
+  std::vector<std::string> labels;
 };
 
 // A prefix of either family, ordered for deterministic listing.
@@ -47,12 +70,44 @@ struct IpcachePrefix {
 // Parses "10.1.2.0/24", "10.1.2.3", "fd00::/64"; host bits must be clear.
 std::optional<IpcachePrefix> parse_ipcache_prefix(const std::string& s);
 
-struct MeshState {
-  std::map<std::string, RemoteNode> nodes;  // key: cluster/name
-  std::map<IpcachePrefix, IpcacheValue> ipcache;
-
+// The merged mesh: every owner's contributions, the winning ipcache value per
+// prefix, and which prefixes changed since the publisher last looked.
+class MeshState {
+ public:
   // Fills nodes and ipcache from the static remote_nodes of the config.
   static MeshState from_config(const Config& c);
+
+  void set_ipcache(const IpcachePrefix& p, const IpcacheOwner& owner, IpcacheValue v);
+  // Returns false if that owner had no entry for p.
+  bool erase_ipcache(const IpcachePrefix& p, const IpcacheOwner& owner);
+  const IpcacheValue* find_ipcache(const IpcachePrefix& p) const;
+  std::size_t ipcache_size() const { return ipcache_.size(); }
+  template <typename F>
+  void for_each_ipcache(F&& f) const {
+    for (const auto& [p, c] : ipcache_) f(p, c.front().second);
+  }
+
+  void set_node(const std::string& key, RemoteNode n);
+  void erase_node(const std::string& key);
+  const std::map<std::string, RemoteNode>& nodes() const { return nodes_; }
+
+  std::map<uint32_t, Identity> identities;
+
+  // Changes since the last take_changes(): prefixes whose winning value
+  // changed (or vanished), and whether the node set changed.
+  struct Changes {
+    std::vector<IpcachePrefix> prefixes;
+    bool nodes = false;
+  };
+  Changes take_changes();
+  bool has_changes() const { return !dirty_.empty() || nodes_dirty_; }
+
+ private:
+  using Contributions = std::vector<std::pair<IpcacheOwner, IpcacheValue>>;  // sorted, best first
+  std::map<IpcachePrefix, Contributions> ipcache_;
+  std::map<std::string, RemoteNode> nodes_;  // key: cluster/name
+  std::vector<IpcachePrefix> dirty_;
+  bool nodes_dirty_ = false;
 };
 
 }  // namespace xdpmesh

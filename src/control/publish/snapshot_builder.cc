@@ -38,14 +38,76 @@ void build_tunnel_header(Tunnel& t, TunnelMode mode, uint16_t port, Ip4 local_ip
   t.neighbor_resolved = next_hop_mac != nullptr;
 }
 
-std::unique_ptr<Snapshot> build_snapshot(uint64_t version, const Config& cfg, const MeshState& mesh,
-                                         const NodeFacts& facts) {
+uint32_t SnapshotBuilder::acquire_tunnel(Ip4 ip) {
+  auto [it, fresh] = tunnel_by_ip_.try_emplace(ip.be, 0);
+  if (fresh) {
+    uint32_t idx;
+    if (!free_tunnels_.empty()) {
+      idx = free_tunnels_.back();
+      free_tunnels_.pop_back();
+    } else {
+      idx = static_cast<uint32_t>(tunnels_.size());
+      tunnels_.emplace_back();
+    }
+    it->second = idx;
+    tunnels_[idx] = TunnelSlot{ip.be, 0, Tunnel{}};
+    tunnels_[idx].built.remote_ip_be = 0;  // forces a build in refresh
+  }
+  ++tunnels_[it->second].refs;
+  return it->second;
+}
+
+void SnapshotBuilder::release_tunnel(uint32_t index) {
+  TunnelSlot& t = tunnels_.at(index);
+  if (--t.refs) return;
+  tunnel_by_ip_.erase(t.ip_be);
+  t = TunnelSlot{};
+  free_tunnels_.push_back(index);
+  if (dirty_chunks_.size() <= (index >> kTunnelChunkBits)) dirty_chunks_.resize((index >> kTunnelChunkBits) + 1);
+  dirty_chunks_[index >> kTunnelChunkBits] = true;
+}
+
+void SnapshotBuilder::apply_prefix(const IpcachePrefix& p, const IpcacheValue* v) {
+  std::optional<IpcacheEntry> old;
+  if (v) {
+    IpcacheEntry e;
+    e.identity = v->identity;
+    if (v->tunnel_endpoint && v->tunnel_endpoint->be != node_ip_.be) e.tunnel = acquire_tunnel(*v->tunnel_endpoint);
+    old = p.v6 ? ic6_.set(p.addr, p.len, e) : ic4_.set(p.as_ip4(), p.len, e);
+  } else {
+    old = p.v6 ? ic6_.erase(p.addr, p.len) : ic4_.erase(p.as_ip4(), p.len);
+  }
+  if (old && old->tunnel != kNoTunnel) release_tunnel(old->tunnel);
+}
+
+void SnapshotBuilder::refresh_tunnel(uint32_t index, const MeshState& mesh, const NodeFacts& facts) {
+  TunnelSlot& slot = tunnels_[index];
+  if (!slot.refs) return;
+  Tunnel t;
+  auto nh = facts.next_hop_macs.find(slot.ip_be);
+  build_tunnel_header(t, cfg_.tunnel_mode, cfg_.effective_tunnel_port(), facts.node_ip, facts.uplink_mac,
+                      Ip4{slot.ip_be}, nh == facts.next_hop_macs.end() ? nullptr : &nh->second);
+  for (const RemoteNodeConfig& n : cfg_.remote_nodes)  // VTEP peers exist only in static config
+    if (n.ip.be == slot.ip_be && n.inner_dst_mac) {
+      t.rewrite_inner_dst = true;
+      std::memcpy(t.inner_dst_mac, n.inner_dst_mac->data(), 6);
+    }
+  (void)mesh;
+  if (std::memcmp(&t, &slot.built, sizeof t) == 0) return;
+  slot.built = t;
+  if (dirty_chunks_.size() <= (index >> kTunnelChunkBits)) dirty_chunks_.resize((index >> kTunnelChunkBits) + 1);
+  dirty_chunks_[index >> kTunnelChunkBits] = true;
+}
+
+std::unique_ptr<Snapshot> SnapshotBuilder::build(uint64_t version, const MeshState& mesh,
+                                                 const MeshState::Changes& changes, const NodeFacts& facts) {
+  stats_ = Stats{};
   auto s = std::make_unique<Snapshot>();
   s->version = version;
-  s->tunnel_mode = cfg.tunnel_mode;
-  const uint16_t port = cfg.effective_tunnel_port();
+  s->tunnel_mode = cfg_.tunnel_mode;
+  const uint16_t port = cfg_.effective_tunnel_port();
   s->tunnel_port_be = hton16(port);
-  const uint16_t other = cfg.tunnel_mode == TunnelMode::vxlan ? kGenevePortDefault : kVxlanPortDefault;
+  const uint16_t other = cfg_.tunnel_mode == TunnelMode::vxlan ? kGenevePortDefault : kVxlanPortDefault;
   s->other_port_be = other == port ? 0 : hton16(other);
   s->node_ip_be = facts.node_ip.be;
   s->inner_mtu = inner_mtu_for(facts.uplink_mtu);
@@ -57,8 +119,8 @@ std::unique_ptr<Snapshot> build_snapshot(uint64_t version, const Config& cfg, co
 
   std::vector<std::pair<Ip4, EndpointEntry>> ep4;
   std::vector<std::pair<Ip6, EndpointEntry>> ep6;
-  for (std::size_t i = 0; i < cfg.pods.size(); ++i) {
-    for (const LocalEndpointConfig& e : cfg.pods[i].endpoints) {
+  for (std::size_t i = 0; i < cfg_.pods.size(); ++i) {
+    for (const LocalEndpointConfig& e : cfg_.pods[i].endpoints) {
       EndpointEntry entry;
       entry.identity = e.identity;
       entry.port = static_cast<uint16_t>(i + 1);
@@ -70,41 +132,57 @@ std::unique_ptr<Snapshot> build_snapshot(uint64_t version, const Config& cfg, co
   s->endpoints4 = FlatMap<Ip4, EndpointEntry>(ep4);
   s->endpoints6 = FlatMap<Ip6, EndpointEntry>(ep6);
 
-  // One tunnel per distinct endpoint IP, nodes first (stable indices).
-  std::map<uint32_t, uint32_t> tunnel_index;
-  std::map<uint32_t, const RemoteNode*> node_by_ip;
-  for (const auto& [key, n] : mesh.nodes) node_by_ip[n.ip.be] = &n;
-  auto tunnel_for = [&](Ip4 ip) -> uint32_t {
-    auto [it, fresh] = tunnel_index.try_emplace(ip.be, static_cast<uint32_t>(s->tunnels.size()));
-    if (fresh) {
-      Tunnel t;
-      auto nh = facts.next_hop_macs.find(ip.be);
-      build_tunnel_header(t, cfg.tunnel_mode, port, facts.node_ip, facts.uplink_mac, ip,
-                          nh == facts.next_hop_macs.end() ? nullptr : &nh->second);
-      if (auto n = node_by_ip.find(ip.be); n != node_by_ip.end() && n->second->inner_dst_mac) {
-        t.rewrite_inner_dst = true;
-        std::memcpy(t.inner_dst_mac, n->second->inner_dst_mac->data(), 6);
-      }
-      s->tunnels.push_back(t);
-    }
-    return it->second;
-  };
-  for (const auto& [key, n] : mesh.nodes) tunnel_for(n.ip);
-
-  std::vector<PrefixTable<Ip4, IpcacheEntry>::Prefix> ic4;
-  std::vector<PrefixTable<Ip6, IpcacheEntry>::Prefix> ic6;
-  for (const auto& [prefix, v] : mesh.ipcache) {
-    IpcacheEntry e;
-    e.identity = v.identity;
-    if (v.tunnel_endpoint && v.tunnel_endpoint->be != facts.node_ip.be) e.tunnel = tunnel_for(*v.tunnel_endpoint);
-    if (prefix.v6)
-      ic6.push_back({prefix.addr, prefix.len, e});
-    else
-      ic4.push_back({prefix.as_ip4(), prefix.len, e});
+  // Nodes first, so that they keep the lowest, stable tunnel indices.
+  // The node IP is read once at start; tunnels to it are never built.
+  const bool full = !initialized_;
+  node_ip_ = facts.node_ip;
+  if (full || changes.nodes) {
+    std::vector<uint32_t> next;
+    for (const auto& [key, n] : mesh.nodes())
+      if (n.ip.be && n.ip.be != node_ip_.be) next.push_back(acquire_tunnel(n.ip));
+    for (uint32_t idx : node_tunnels_) release_tunnel(idx);
+    node_tunnels_ = std::move(next);
   }
-  s->ipcache4 = PrefixTable<Ip4, IpcacheEntry>(ic4);
-  s->ipcache6 = PrefixTable<Ip6, IpcacheEntry>(ic6);
+  if (full) {
+    mesh.for_each_ipcache([&](const IpcachePrefix& p, const IpcacheValue& v) { apply_prefix(p, &v); });
+    initialized_ = true;
+  } else {
+    for (const IpcachePrefix& p : changes.prefixes) apply_prefix(p, mesh.find_ipcache(p));
+  }
+  // Tunnels whose headers may differ: every one on a full build or when the
+  // facts (next-hop MACs) change; otherwise the ones just created.
+  const bool facts_changed = facts.next_hop_macs != last_next_hops_ || facts.uplink_mac != last_uplink_mac_;
+  for (uint32_t i = 0; i < tunnels_.size(); ++i)
+    if (tunnels_[i].refs && (full || facts_changed || tunnels_[i].built.remote_ip_be != tunnels_[i].ip_be))
+      refresh_tunnel(i, mesh, facts);
+  last_next_hops_ = facts.next_hop_macs;
+  last_uplink_mac_ = facts.uplink_mac;
+
+  const std::size_t nchunks = (tunnels_.size() + kTunnelChunk - 1) / kTunnelChunk;
+  chunks_.resize(nchunks);
+  dirty_chunks_.resize(nchunks);
+  for (std::size_t c = 0; c < nchunks; ++c) {
+    if (chunks_[c] && !dirty_chunks_[c]) continue;
+    auto chunk = std::make_shared<TunnelTable::Chunk>();
+    for (std::size_t i = 0; i < kTunnelChunk && c * kTunnelChunk + i < tunnels_.size(); ++i)
+      (*chunk)[i] = tunnels_[c * kTunnelChunk + i].built;
+    chunks_[c] = std::move(chunk);
+    dirty_chunks_[c] = false;
+    ++stats_.rebuilt_tunnel_chunks;
+  }
+  s->tunnels = TunnelTable(chunks_, tunnels_.size());
+  stats_.tunnels = tunnel_by_ip_.size();
+  std::size_t r4 = 0, r6 = 0;
+  s->ipcache4 = ic4_.publish(&r4);
+  s->ipcache6 = ic6_.publish(&r6);
+  stats_.rebuilt_shards = r4 + r6;
   return s;
+}
+
+std::unique_ptr<Snapshot> build_snapshot(uint64_t version, const Config& cfg, const MeshState& mesh,
+                                         const NodeFacts& facts) {
+  SnapshotBuilder b(cfg);
+  return b.build(version, mesh, MeshState::Changes{}, facts);
 }
 
 }  // namespace xdpmesh

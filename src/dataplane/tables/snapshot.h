@@ -10,7 +10,8 @@
 #include "dataplane/core/net_headers.h"
 #include "dataplane/tables/addr.h"
 #include "dataplane/tables/flat_map.h"
-#include "dataplane/tables/prefix_table.h"
+#include "dataplane/tables/sharded_prefix_table.h"
+#include "dataplane/tables/tunnel_table.h"
 
 namespace xdpmesh {
 
@@ -31,17 +32,6 @@ struct EndpointEntry {
 struct IpcacheEntry {
   uint32_t identity = 0;
   uint32_t tunnel = kNoTunnel;  // index into Snapshot::tunnels
-};
-
-// One remote node as the encapsulation stage sees it: the outer headers built
-// once (Ethernet, IPv4, UDP, VXLAN/Geneve) and patched per packet.
-struct Tunnel {
-  alignas(64) uint8_t outer[net::kTunnelHeaderLen] = {};
-  uint64_t ip_csum_base = 0;    // unfolded sum of the outer IPv4 header with tot_len = 0
-  uint32_t remote_ip_be = 0;
-  bool neighbor_resolved = false;
-  bool rewrite_inner_dst = false;  // VTEP-style peers want a fixed inner dst MAC
-  uint8_t inner_dst_mac[6] = {};
 };
 
 struct PortInfo {
@@ -65,9 +55,9 @@ struct Snapshot {
 
   FlatMap<Ip4, EndpointEntry> endpoints4;
   FlatMap<Ip6, EndpointEntry> endpoints6;
-  PrefixTable<Ip4, IpcacheEntry> ipcache4;
-  PrefixTable<Ip6, IpcacheEntry> ipcache6;
-  std::vector<Tunnel> tunnels;
+  ShardedPrefixTable<Ip4, IpcacheEntry> ipcache4;
+  ShardedPrefixTable<Ip6, IpcacheEntry> ipcache6;
+  TunnelTable tunnels;
 };
 
 }  // namespace xdpmesh
