@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -168,6 +169,59 @@ void print_endpoints(const json::object& o) {
   print_table({"INTERFACE", "IPv4", "IPv6", "MAC", "IDENTITY", "LABELS"}, rows);
 }
 
+void print_identities(const json::object& o) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& iv : o.at("identities").as_array()) {
+    const auto& i = iv.as_object();
+    const auto& labels = i.at("labels").as_array();
+    // As cilium-dbg identity list: one label per line, the ID on the first.
+    if (labels.empty()) rows.push_back({s(i.at("id")), ""});
+    for (std::size_t k = 0; k < labels.size(); ++k) rows.push_back({k == 0 ? s(i.at("id")) : "", s(labels[k])});
+  }
+  print_table({"ID", "LABELS"}, rows);
+}
+
+void print_clustermesh(const json::object& o) {
+  const auto& clusters = o.at("clusters").as_array();
+  fmt::print("ClusterMesh:   {}/{} remote clusters ready\n", s(o.at("ready")), s(o.at("total")));
+  for (auto& cv : clusters) {
+    const auto& c = cv.as_object();
+    auto num = [&](const char* k) { return c.contains(k) ? s(c.at(k)) : std::string("0"); };
+    fmt::print("   {}: {}, {} nodes, {} endpoints, {} identities, {} services, {} reconnections, {} failures\n",
+               s(c.at("name")), c.at("ready").as_bool() ? "ready" : "not-ready", num("num-nodes"),
+               num("num-endpoints"), num("num-identities"), num("num-shared-services"), num("reconnections"),
+               num("num-failures"));
+    fmt::print("   └  status: {}, connected={}\n", s(c.at("status")), c.at("connected").as_bool() ? "true" : "false");
+    if (c.contains("config")) {
+      const auto& cfg = c.at("config").as_object();
+      fmt::print("   └  remote configuration: retrieved={}, cluster-id={}, kvstoremesh={}, sync-canaries={}\n",
+                 s(cfg.at("retrieved")), s(cfg.at("cluster-id")), s(cfg.at("kvstoremesh")), s(cfg.at("sync-canaries")));
+    }
+    if (c.contains("synced")) {
+      const auto& sy = c.at("synced").as_object();
+      fmt::print("   └  synchronization status: nodes={}, endpoints={}, identities={}, services={}\n",
+                 s(sy.at("nodes")), s(sy.at("endpoints")), s(sy.at("identities")), s(sy.at("services")));
+    }
+    if (c.contains("rejected")) {
+      const auto& r = c.at("rejected").as_object();
+      fmt::print("   └  rejected entries: nodes={}, endpoints={}, identities={}, services={}{}\n", s(r.at("nodes")),
+                 s(r.at("endpoints")), s(r.at("identities")), s(r.at("services")),
+                 c.contains("last-rejection") && !s(c.at("last-rejection")).empty()
+                     ? " (last: " + s(c.at("last-rejection")) + ")"
+                     : "");
+    }
+    if (c.contains("last-failure") && !s(c.at("last-failure")).empty())
+      fmt::print("   └  last failure: {} {}\n", c.contains("last-failure-time") ? s(c.at("last-failure-time")) : "",
+                 s(c.at("last-failure")));
+  }
+  if (o.contains("local")) {
+    const auto& l = o.at("local").as_object();
+    fmt::print("Local cluster {}: connected={}, published={}, lease {}, {} endpoint(s){}\n", s(l.at("cluster")),
+               s(l.at("connected")), s(l.at("published")), s(l.at("lease")), s(l.at("endpoints")),
+               s(l.at("last-failure")).empty() ? "" : ", last failure: " + s(l.at("last-failure")));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,6 +256,19 @@ int main(int argc, char** argv) {
   endpoint->require_subcommand(1);
   add_read(endpoint, "list", "list local endpoints", "endpoint.list", print_endpoints);
 
+  CLI::App* identity_cmd = app.add_subcommand("identity", "security identities (local and from the mesh)");
+  identity_cmd->require_subcommand(1);
+  add_read(identity_cmd, "list", "list identities and their labels", "identity.list", print_identities);
+  CLI::App* cm = app.add_subcommand("clustermesh", "remote clusters");
+  cm->require_subcommand(1);
+  CLI::App* cm_status = cm->add_subcommand("status", "per remote cluster: connection, config, sync, counts; exit 1 "
+                                                     "unless all are ready");
+  cm_status->add_option("-o,--output", output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  bool wait = false;
+  double wait_timeout = 60;
+  cm_status->add_flag("--wait", wait, "wait until every remote cluster is ready");
+  cm_status->add_option("--timeout", wait_timeout, "seconds to wait with --wait (default 60)");
+
   std::string prefix, tunnel_endpoint;
   int64_t identity = 0;
   CLI::App* upsert = ipcache->add_subcommand("upsert", "add or replace an entry");
@@ -214,6 +281,23 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (cm_status->parsed()) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_timeout);
+      for (;;) {
+        json::object reply = call(socket_path, json::object{{"cmd", "clustermesh.status"}});
+        const bool ready = reply.at("all_ready").as_bool();
+        if (!ready && wait && std::chrono::steady_clock::now() < deadline) {
+          usleep(200 * 1000);
+          continue;
+        }
+        if (output == "json")
+          fmt::print("{}\n", json::serialize(reply));
+        else
+          print_clustermesh(reply);
+        if (!ready) fmt::print(stderr, "not all remote clusters are ready{}\n", wait ? " (timed out)" : "");
+        return ready ? 0 : kExitUnhealthy;
+      }
+    }
     for (const Read& r : reads) {
       if (!r.cmd->parsed()) continue;
       json::object reply = call(socket_path, json::object{{"cmd", r.api}});

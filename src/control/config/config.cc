@@ -88,6 +88,11 @@ class Reader {
     return n.Scalar();
   }
 
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) fail(n, key, "expected true or false");
+    return n.Scalar() == "true";
+  }
+
   uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
     if (!n.IsScalar()) fail(n, key, "expected a number");
     const std::string& s = n.Scalar();
@@ -172,7 +177,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
   Config c;
   c.source = source;
   if (!root || root.IsNull()) throw ConfigError(source + ": the file is empty");
-  r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes"});
+  r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes", "clustermesh"});
 
   const YAML::Node node = r.required(root, "", "node");
   r.only_keys(node, "node", {"name", "cluster", "cluster_id"});
@@ -247,7 +252,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
       for (std::size_t j = 0; j < eps.size(); ++j) {
         const std::string ep_path = fmt::format("{}.endpoints[{}]", path, j);
         const YAML::Node en = eps[j];
-        r.only_keys(en, ep_path, {"ipv4", "ipv6", "mac", "identity", "labels"});
+        r.only_keys(en, ep_path, {"ipv4", "ipv6", "mac", "identity", "labels", "namespace", "name"});
         LocalEndpointConfig ec;
         if (en["ipv4"]) ec.ipv4 = r.ip4(en["ipv4"], ep_path + ".ipv4");
         if (en["ipv6"]) ec.ipv6 = r.ip6(en["ipv6"], ep_path + ".ipv6");
@@ -257,9 +262,15 @@ Config parse(const YAML::Node& root, const std::string& source) {
         if (ec.ipv6 && !ep_v6.insert(ec.ipv6->bytes).second)
           r.fail(en["ipv6"], ep_path + ".ipv6", "address used by another endpoint");
         ec.mac = r.mac(r.required(en, ep_path, "mac"), ep_path + ".mac");
-        const YAML::Node idn = r.required(en, ep_path, "identity");
-        ec.identity = static_cast<uint32_t>(r.uint(idn, ep_path + ".identity", 0, 0xffffff));
-        check_identity(r, idn, ep_path + ".identity", ec.identity, c.cluster_id);
+        if (const YAML::Node idn = en["identity"]) {
+          ec.identity = static_cast<uint32_t>(r.uint(idn, ep_path + ".identity", 0, 0xffffff));
+          check_identity(r, idn, ep_path + ".identity", ec.identity, c.cluster_id);
+        } else if (!root["clustermesh"] || !root["clustermesh"]["etcd"] || !en["labels"]) {
+          r.fail(en, ep_path, "identity missing: set identity, or give labels and clustermesh.etcd so that one is "
+                              "allocated in the cluster's etcd");
+        }
+        if (en["namespace"]) ec.namespace_ = r.str(en["namespace"], ep_path + ".namespace");
+        ec.name = en["name"] ? r.str(en["name"], ep_path + ".name") : fmt::format("{}-{}", c.node_name, j);
         if (const YAML::Node ln = en["labels"]) {
           if (!ln.IsMap()) r.fail(ln, ep_path + ".labels", "expected a mapping of label: value");
           for (const auto& kv : ln) ec.labels[kv.first.as<std::string>()] = r.str(kv.second, ep_path + ".labels");
@@ -268,6 +279,38 @@ Config parse(const YAML::Node& root, const std::string& source) {
       }
       c.pods.push_back(std::move(pc));
     }
+  }
+
+  if (const YAML::Node cm = root["clustermesh"]) {
+    r.only_keys(cm, "clustermesh", {"config_dir", "etcd", "pod_cidrs", "failure_timeout", "heartbeat_timeout",
+                                    "status_check_interval", "request_timeout", "lease_ttl", "heartbeat_interval",
+                                    "poll_interval_ms"});
+    ClusterMeshConfig m;
+    if (cm["config_dir"]) m.config_dir = r.str(cm["config_dir"], "clustermesh.config_dir");
+    if (cm["etcd"]) m.etcd_config = r.str(cm["etcd"], "clustermesh.etcd");
+    if (m.config_dir.empty() && m.etcd_config.empty())
+      r.fail(cm, "clustermesh", "needs config_dir (remote clusters), etcd (our cluster's etcd), or both");
+    if (const YAML::Node cidrs = cm["pod_cidrs"]) {
+      if (!cidrs.IsSequence()) r.fail(cidrs, "clustermesh.pod_cidrs", "expected a list");
+      for (std::size_t j = 0; j < cidrs.size(); ++j) {
+        const std::string k = fmt::format("clustermesh.pod_cidrs[{}]", j);
+        if (Reader::looks_v6(cidrs[j]))
+          m.pod_cidrs6.push_back(r.prefix<Ipv6Prefix>(cidrs[j], k));
+        else
+          m.pod_cidrs4.push_back(r.prefix<Ipv4Prefix>(cidrs[j], k));
+      }
+    }
+    auto secs = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
+      if (cm[key]) out = static_cast<uint32_t>(r.uint(cm[key], std::string("clustermesh.") + key, lo, hi));
+    };
+    secs("failure_timeout", m.failure_timeout, 0, 86400);
+    secs("heartbeat_timeout", m.heartbeat_timeout, 1, 3600);
+    secs("status_check_interval", m.status_check_interval, 1, 300);
+    secs("request_timeout", m.request_timeout, 1, 300);
+    secs("lease_ttl", m.lease_ttl, 5, 86400);
+    secs("heartbeat_interval", m.heartbeat_interval, 1, 3600);
+    secs("poll_interval_ms", m.poll_interval_ms, 50, 60000);
+    c.clustermesh = std::move(m);
   }
 
   if (const YAML::Node nodes = root["remote_nodes"]) {

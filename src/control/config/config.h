@@ -36,8 +36,10 @@ struct LocalEndpointConfig {
   std::optional<Ip4> ipv4;
   std::optional<Ip6> ipv6;
   MacAddr mac{};
-  uint32_t identity = 0;
+  uint32_t identity = 0;  // 0: allocated from labels in our cluster's etcd
   std::map<std::string, std::string> labels;
+  std::string namespace_ = "default";
+  std::string name;  // pod name, published as K8sPodName
 };
 
 struct PodInterfaceConfig {
@@ -59,6 +61,22 @@ struct RemoteNodeConfig {
   std::vector<Ipv6Prefix> pod_cidrs6;
   std::vector<RemoteEndpointConfig> endpoints;
   std::optional<MacAddr> inner_dst_mac;  // VTEP-style peers (a kernel vxlan device)
+};
+
+// The ClusterMesh side: remote clusters to read and our own cluster's etcd
+// to publish into. Durations in seconds unless named otherwise.
+struct ClusterMeshConfig {
+  std::string config_dir;   // one file per remote cluster, as Cilium's --clustermesh-config
+  std::string etcd_config;  // our cluster's etcd (same file format); empty = publish nothing
+  std::vector<Ipv4Prefix> pod_cidrs4;  // advertised in our node record (IPv4AllocCIDR + secondaries)
+  std::vector<Ipv6Prefix> pod_cidrs6;
+  uint32_t failure_timeout = 180;       // disconnected this long: the cluster's services are revoked
+  uint32_t heartbeat_timeout = 120;     // no heartbeat this long: unhealthy (Cilium: 2 x 1 min)
+  uint32_t status_check_interval = 5;
+  uint32_t request_timeout = 10;
+  uint32_t lease_ttl = 900;             // our records' lease (Cilium: 15 min)
+  uint32_t heartbeat_interval = 60;     // we write cilium/.heartbeat this often
+  uint32_t poll_interval_ms = 1000;     // config directory rescan
 };
 
 enum class XdpModePref { auto_, native, skb };
@@ -85,6 +103,7 @@ struct Config {
 
   std::vector<PodInterfaceConfig> pods;
   std::vector<RemoteNodeConfig> remote_nodes;
+  std::optional<ClusterMeshConfig> clustermesh;
 
   uint16_t effective_tunnel_port() const;
 };

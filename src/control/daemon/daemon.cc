@@ -1,9 +1,13 @@
 #include "control/daemon/daemon.h"
 
+#include "control/mesh/etcd_config_file.h"
+#include "control/mesh/mesh_reflector.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
 #include <stdexcept>
 
 namespace xdpmesh {
@@ -12,6 +16,13 @@ namespace json = boost::json;
 namespace asio = boost::asio;
 
 namespace {
+std::string read_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
 // Largest MTU whose frames fit one XDP buffer (4 KiB page minus XDP headroom
 // and skb_shared_info) with our tunnel headers.
 constexpr uint32_t kMaxXdpMtu = 3400;
@@ -142,6 +153,83 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   rebuild_now();
   api_ = std::make_unique<ApiServer>(io_, cfg_.api_socket);
   register_api();
+  if (cfg_.clustermesh) start_clustermesh();
+}
+
+void Daemon::start_clustermesh() {
+  const ClusterMeshConfig& cm = *cfg_.clustermesh;
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  if (!cm.config_dir.empty()) {
+    RemoteClusterOptions opts;
+    opts.status_check_interval = seconds(cm.status_check_interval);
+    opts.heartbeat_timeout = seconds(cm.heartbeat_timeout);
+    opts.failure_timeout = seconds(cm.failure_timeout);
+    clustermesh_ = std::make_unique<ClusterMesh>(
+        io_, cm.config_dir, cfg_.cluster_name, cfg_.cluster_id, opts, milliseconds(cm.poll_interval_ms),
+        [this](const std::string& cluster) {
+          return std::make_unique<MeshReflector>(cluster, mesh_, [this] { schedule_rebuild(); });
+        });
+    clustermesh_->start();
+  }
+  if (!cm.etcd_config.empty()) {
+    etcd::ClientConfig etcd = load_etcd_config_file(cm.etcd_config);
+    etcd.request_timeout = seconds(cm.request_timeout);
+    OwnStateOptions o;
+    o.cluster = cfg_.cluster_name;
+    o.cluster_id = cfg_.cluster_id;
+    o.node = cfg_.node_name;
+    o.node_ip = facts_.node_ip;
+    for (const Ipv4Prefix& p : cm.pod_cidrs4) o.pod_cidrs.push_back(IpcachePrefix::v4(p.addr, p.len));
+    for (const Ipv6Prefix& p : cm.pod_cidrs6) o.pod_cidrs.push_back(IpcachePrefix::v6_(p.addr, p.len));
+    o.boot_id = read_boot_id();
+    o.lease_ttl_seconds = cm.lease_ttl;
+    o.heartbeat_interval = seconds(cm.heartbeat_interval);
+    std::vector<OwnEndpoint> eps;
+    std::vector<std::pair<std::size_t, std::size_t>> where;  // own endpoint -> (pod, endpoint)
+    for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
+      for (std::size_t j = 0; j < cfg_.pods[i].endpoints.size(); ++j) {
+        const LocalEndpointConfig& e = cfg_.pods[i].endpoints[j];
+        OwnEndpoint oe;
+        if (e.ipv4) oe.ips.push_back(IpcachePrefix::v4(*e.ipv4, 32));
+        if (e.ipv6) oe.ips.push_back(IpcachePrefix::v6_(*e.ipv6, 128));
+        oe.labels = cilium::labels_from_map(e.labels);
+        oe.labels.push_back("k8s:io.kubernetes.pod.namespace=" + e.namespace_);
+        oe.labels.push_back(std::string(cilium::kClusterLabel) + "=" + cfg_.cluster_name);
+        oe.identity = e.identity;
+        oe.namespace_ = e.namespace_;
+        oe.pod_name = e.name;
+        eps.push_back(std::move(oe));
+        where.emplace_back(i, j);
+      }
+    own_state_ = std::make_shared<OwnState>(io_, std::move(etcd), std::move(o), std::move(eps),
+                                            [this, where](std::size_t k, uint32_t id) {
+                                              auto [i, j] = where.at(k);
+                                              uint32_t& current = cfg_.pods[i].endpoints[j].identity;
+                                              if (current == id) return;
+                                              current = id;
+                                              schedule_rebuild();
+                                            });
+    own_state_->start();
+  }
+}
+
+void Daemon::resolve_new_tunnel_endpoints() {
+  // Endpoints learnt at run time (etcd) are looked up once here; later
+  // changes arrive as neighbor events or through the workers' slow path.
+  bool changed = false;
+  for (uint32_t ip : builder_->tunnel_endpoints()) {
+    if (facts_.next_hop_macs.count(ip) || !resolution_attempted_.insert(ip).second) continue;
+    auto nh = neighbors_->route_to(Ip4{ip});
+    if (!nh || nh->oif != links_[0].ifindex) continue;
+    if (auto mac = neighbors_->neighbor_mac(nh->oif, nh->via)) {
+      facts_.next_hop_macs[ip] = *mac;
+      changed = true;
+    } else {
+      neighbors_->request_resolution(nh->oif, nh->via);
+    }
+  }
+  if (changed) schedule_rebuild();
 }
 
 Daemon::~Daemon() {
@@ -194,8 +282,10 @@ void Daemon::resolve_next_hops() {
 void Daemon::rebuild_now() {
   rebuild_pending_ = false;
   auto snap = builder_->build(++version_, mesh_, mesh_.take_changes(), facts_);
+  const bool new_tunnels = snap->tunnels.size() > 0 && builder_->last_stats().rebuilt_tunnel_chunks > 0;
   if (!published_->publish(std::move(snap)))
     spdlog::error("a worker did not pass a quiescent point within 5 s; the previous tables were kept alive");
+  if (new_tunnels && neighbors_) resolve_new_tunnel_endpoints();
 }
 
 void Daemon::schedule_rebuild() {
@@ -284,6 +374,8 @@ int Daemon::run() {
                cfg_.pods.size(), workers_.size(), cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve",
                cfg_.effective_tunnel_port());
   io_.run();
+  if (clustermesh_) clustermesh_->stop();  // no drain: peers' entries stay valid across our restart
+  if (own_state_) own_state_->stop();
   // A second signal during teardown must not kill us half-way (routes, XDP).
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // Hook first: from here the kernel gets the traffic, none is steered to

@@ -15,6 +15,8 @@
 #include "control/bpf/steering.h"
 #include "control/config/config.h"
 #include "control/daemon/interface_lock.h"
+#include "control/mesh/cluster_mesh.h"
+#include "control/mesh/own_state.h"
 #include "control/model/mesh_state.h"
 #include "control/netlink/neighbors.h"
 #include "control/netlink/pod_routes.h"
@@ -43,6 +45,8 @@ class Daemon {
   void resolve_next_hops();
   void watch_neighbors();
   void drain_slow_path();
+  void start_clustermesh();
+  void resolve_new_tunnel_endpoints();
 
   boost::json::object status_json();
   boost::json::object stats_json();
@@ -51,6 +55,8 @@ class Daemon {
   boost::json::object endpoints_json();
   boost::json::object ipcache_upsert(const boost::json::object& req);
   boost::json::object ipcache_delete(const boost::json::object& req);
+  boost::json::object clustermesh_json();
+  boost::json::object identities_json();
   bool healthy(std::vector<std::string>* problems);
 
   Config cfg_;
@@ -75,6 +81,9 @@ class Daemon {
   boost::asio::steady_timer rebuild_timer_{io_};
   boost::asio::steady_timer slow_path_timer_{io_};
   bool rebuild_pending_ = false;
+  std::unique_ptr<ClusterMesh> clustermesh_;
+  std::shared_ptr<OwnState> own_state_;
+  std::set<uint32_t> resolution_attempted_;  // tunnel endpoints looked up once already
 };
 
 }  // namespace xdpmesh

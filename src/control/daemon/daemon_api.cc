@@ -17,6 +17,8 @@ void Daemon::register_api() {
   api_->on("endpoint.list", [this](const json::object&) { return endpoints_json(); });
   api_->on("ipcache.upsert", [this](const json::object& r) { return ipcache_upsert(r); });
   api_->on("ipcache.delete", [this](const json::object& r) { return ipcache_delete(r); });
+  api_->on("clustermesh.status", [this](const json::object&) { return clustermesh_json(); });
+  api_->on("identity.list", [this](const json::object&) { return identities_json(); });
 }
 
 json::object Daemon::status_json() {
@@ -221,6 +223,41 @@ json::object Daemon::ipcache_delete(const json::object& r) {
     return error("no prefix " + prefix->str() + " set through the API or the config (etcd entries are deleted in etcd)");
   rebuild_now();
   return json::object{{"version", version_}};
+}
+
+json::object Daemon::clustermesh_json() {
+  json::object o;
+  if (clustermesh_) {
+    o = clustermesh_->status();
+  } else {
+    o["clusters"] = json::array();
+    o["ready"] = 0;
+    o["total"] = 0;
+  }
+  o["all_ready"] = !clustermesh_ || clustermesh_->all_ready();
+  if (own_state_) o["local"] = own_state_->status();
+  o["local_cluster"] = cfg_.cluster_name;
+  return o;
+}
+
+json::object Daemon::identities_json() {
+  std::map<uint32_t, json::object> by_id;
+  for (const PodInterfaceConfig& p : cfg_.pods)
+    for (const LocalEndpointConfig& e : p.endpoints) {
+      if (!e.identity || by_id.count(e.identity)) continue;
+      json::array labels;
+      for (const auto& [k, v] : e.labels) labels.emplace_back("k8s:" + k + "=" + v);
+      by_id[e.identity] = json::object{{"id", e.identity}, {"cluster", cfg_.cluster_name}, {"labels", labels},
+                                       {"source", "local"}};
+    }
+  for (const auto& [id, ident] : mesh_.identities) {
+    json::array labels;
+    for (const std::string& l : ident.labels) labels.emplace_back(l);
+    by_id[id] = json::object{{"id", id}, {"cluster", ident.cluster}, {"labels", labels}, {"source", "clustermesh"}};
+  }
+  json::array out;
+  for (auto& [id, o] : by_id) out.push_back(std::move(o));
+  return json::object{{"identities", out}};
 }
 
 }  // namespace xdpmesh

@@ -15,7 +15,8 @@ class Backoff {
 
   // The next delay: uniform in [ceiling/2, ceiling], ceiling doubling up to max.
   std::chrono::milliseconds next() {
-    const auto ceiling = std::min(max_, initial_ * (1LL << std::min(attempt_, 30)));
+    const std::chrono::milliseconds ceiling =
+        std::min(max_, std::chrono::milliseconds(initial_.count() * (1LL << std::min(attempt_, 30))));
     ++attempt_;
     std::uniform_int_distribution<long long> d(ceiling.count() / 2, ceiling.count());
     return std::chrono::milliseconds(d(rng_));

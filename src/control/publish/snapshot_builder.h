@@ -41,6 +41,13 @@ class SnapshotBuilder {
     std::size_t rebuilt_shards = 0, rebuilt_tunnel_chunks = 0, tunnels = 0;
   };
   const Stats& last_stats() const { return stats_; }
+  // Remote IPs that have a tunnel now (network order).
+  std::vector<uint32_t> tunnel_endpoints() const {
+    std::vector<uint32_t> out;
+    out.reserve(tunnel_by_ip_.size());
+    for (const auto& [ip, idx] : tunnel_by_ip_) out.push_back(ip);
+    return out;
+  }
 
  private:
   uint32_t acquire_tunnel(Ip4 ip);

@@ -1,0 +1,116 @@
+#include "control/mesh/cluster_mesh.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "control/config/config.h"
+
+namespace xdpmesh {
+
+namespace json = boost::json;
+
+ClusterMesh::ClusterMesh(boost::asio::io_context& io, std::string config_dir, std::string local_name,
+                         uint32_t local_id, RemoteClusterOptions opts, std::chrono::milliseconds poll_interval,
+                         SinkFactory factory)
+    : io_(io),
+      dir_(std::move(config_dir)),
+      local_name_(local_name),
+      opts_(opts),
+      poll_interval_(poll_interval),
+      factory_(std::move(factory)),
+      ids_(local_name, local_id),
+      timer_(io) {}
+
+ClusterMesh::~ClusterMesh() { stop(); }
+
+void ClusterMesh::start() { rescan(); }
+
+void ClusterMesh::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  timer_.cancel();
+  for (auto& [name, e] : clusters_)
+    if (e.cluster) e.cluster->stop();
+}
+
+void ClusterMesh::schedule_rescan() {
+  timer_.expires_after(poll_interval_);
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopped_) rescan();
+  });
+}
+
+void ClusterMesh::rescan() {
+  const auto files = scan_cluster_config_dir(dir_);
+  for (auto it = clusters_.begin(); it != clusters_.end();) {
+    if (files.count(it->first)) {
+      ++it;
+      continue;
+    }
+    spdlog::info("clustermesh {}: config file removed: draining the cluster", it->first);
+    if (it->second.cluster) it->second.cluster->stop_and_drain();
+    it = clusters_.erase(it);
+  }
+  for (const auto& [name, file] : files) {
+    if (name == local_name_) continue;  // our own cluster, as Cilium skips it
+    auto it = clusters_.find(name);
+    if (it != clusters_.end() && it->second.hash == file.content_hash) continue;
+    etcd::ClientConfig cfg;
+    std::string error;
+    try {
+      if (std::string why = cilium::cluster_name_error(name, 1).value_or(""); !why.empty())
+        throw ConfigError(fmt::format("{}: the file name is not a valid cluster name: {}", file.path, why));
+      cfg = load_etcd_config_file(file.path);
+      cfg.description = name;
+    } catch (const std::exception& ex) {
+      error = ex.what();
+      spdlog::error("clustermesh {}: {}", name, error);
+    }
+    Entry& e = clusters_[name];
+    e.hash = file.content_hash;
+    e.load_error = error;
+    if (!error.empty()) {
+      // An unusable file of a known cluster: keep its entries and its
+      // connection until the file is fixed or removed.
+      continue;
+    }
+    if (e.cluster) {
+      spdlog::info("clustermesh {}: config file changed: reconnecting", name);
+      e.cluster->reconfigure(std::move(cfg));
+      continue;
+    }
+    e.cluster = std::make_shared<RemoteCluster>(io_, name, std::move(cfg), opts_, factory_(name), ids_);
+    e.cluster->start();
+  }
+  schedule_rescan();
+}
+
+bool ClusterMesh::all_ready() const {
+  for (const auto& [name, e] : clusters_)
+    if (!e.cluster || !e.cluster->ready()) return false;
+  return true;
+}
+
+json::object ClusterMesh::status() const {
+  json::array list;
+  std::size_t ready = 0;
+  for (const auto& [name, e] : clusters_) {
+    if (e.cluster) {
+      json::object s = e.cluster->status();
+      if (!e.load_error.empty()) s["config-file-error"] = e.load_error;
+      ready += e.cluster->ready();
+      list.push_back(std::move(s));
+    } else {
+      list.push_back(json::object{{"name", name}, {"ready", false}, {"connected", false}, {"status", e.load_error},
+                                  {"last-failure", e.load_error}});
+    }
+  }
+  return json::object{{"config_dir", dir_}, {"clusters", list}, {"ready", ready}, {"total", clusters_.size()}};
+}
+
+void ClusterMesh::for_each(const std::function<void(const std::string&, RemoteClusterSink&)>& f) {
+  for (auto& [name, e] : clusters_)
+    if (e.cluster) f(name, e.cluster->sink());
+}
+
+}  // namespace xdpmesh
