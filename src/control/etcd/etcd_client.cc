@@ -312,8 +312,13 @@ Client::Client(asio::io_context& io, ClientConfig cfg) : io_(io), cfg_(std::move
       check_client_certificate(cfg_.cert_file);
       if (ssl_->use_certificate_chain_file(cfg_.cert_file, ec); ec)
         throw Error(ErrorKind::tls, fmt::format("cert-file {}: {} {}", cfg_.cert_file, ec.message(), openssl_errors()));
-      if (ssl_->use_private_key_file(cfg_.key_file, asio::ssl::context::pem, ec); ec)
-        throw Error(ErrorKind::tls, fmt::format("key-file {}: {} {}", cfg_.key_file, ec.message(), openssl_errors()));
+      if (ssl_->use_private_key_file(cfg_.key_file, asio::ssl::context::pem, ec); ec) {
+        const std::string why = ec.message();
+        if (why.find("mismatch") != std::string::npos)
+          throw Error(ErrorKind::tls,
+                      fmt::format("key-file {} does not belong to cert-file {}", cfg_.key_file, cfg_.cert_file));
+        throw Error(ErrorKind::tls, fmt::format("key-file {}: {} {}", cfg_.key_file, why, openssl_errors()));
+      }
       if (SSL_CTX_check_private_key(ssl_->native_handle()) != 1)
         throw Error(ErrorKind::tls,
                     fmt::format("key-file {} does not belong to cert-file {}", cfg_.key_file, cfg_.cert_file));

@@ -31,8 +31,9 @@ std::string now_rfc3339() {
 }
 }  // namespace
 
-awaitable<uint32_t> allocate_identity(etcd::Client& etcd, const std::string& labels, uint32_t cluster_id,
-                                      const std::string& node_suffix, int64_t lease) {
+// Parameters by value: a coroutine must not hold references to its caller's temporaries.
+awaitable<uint32_t> allocate_identity(etcd::Client& etcd, std::string labels, uint32_t cluster_id,
+                                      std::string node_suffix, int64_t lease) {
   const std::string value_prefix = kValuePrefix + labels + "/";
   const std::string my_value_key = value_prefix + node_suffix;
   const uint32_t lo = cilium::identity_min(cluster_id), hi = cilium::identity_max(cluster_id);

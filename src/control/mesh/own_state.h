@@ -47,8 +47,8 @@ struct OwnStateOptions {
 
 // Allocates (or finds) the identity of a label set in a cluster's etcd.
 // Exposed for tests; throws etcd::Error or std::runtime_error.
-boost::asio::awaitable<uint32_t> allocate_identity(etcd::Client& etcd, const std::string& labels_kvstore,
-                                                   uint32_t cluster_id, const std::string& node_suffix,
+boost::asio::awaitable<uint32_t> allocate_identity(etcd::Client& etcd, std::string labels_kvstore,
+                                                   uint32_t cluster_id, std::string node_suffix,
                                                    int64_t lease);
 
 class OwnState : public std::enable_shared_from_this<OwnState> {

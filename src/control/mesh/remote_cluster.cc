@@ -386,6 +386,15 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
     sink_->flush();
     if (ready()) spdlog::info("clustermesh {}: ready", name_);
 
+    if (opts_.delay_watch_after_list.count()) {
+      asio::steady_timer t(io_);
+      t.expires_after(opts_.delay_watch_after_list);
+      s->sleepers.push_back(&t);
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      std::erase(s->sleepers, &t);
+      s->check();
+    }
     // (No braced lists in coroutines: g++ 12 rejects them as "array used as initializer".)
     std::vector<etcd::WatchSpec> specs(1);
     specs[0].key = prefix;

@@ -81,6 +81,9 @@ struct RemoteClusterOptions {
   std::chrono::milliseconds failure_timeout{180000};  // 0 = never revoke
   std::chrono::milliseconds backoff_initial{500}, backoff_max{30000};
   int64_t page_size = 2000;
+  // Test seam: a pause between a prefix's list and its watch, so that a test
+  // can compact etcd past the listed revision (the real race, made wide).
+  std::chrono::milliseconds delay_watch_after_list{0};
 };
 
 class RemoteCluster : public std::enable_shared_from_this<RemoteCluster> {
