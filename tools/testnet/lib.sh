@@ -119,14 +119,14 @@ xm_cleanup() {
   [ -n "${XM_KEEP_WORK:-}" ] || rm -rf "$XM_WORK"
 }
 
-# xm_node_config FILE NODE CLUSTER_ID NODE_IP MODE: writes a node's YAML header;
-# callers append pods: and remote_nodes: sections.
+# xm_node_config FILE NODE CLUSTER_ID NODE_IP MODE [CLUSTER]: writes a node's
+# YAML header; callers append pods: and remote_nodes: sections.
 xm_node_config() {
-  local file=$1 node=$2 cid=$3 ip=$4 mode=$5
+  local file=$1 node=$2 cid=$3 ip=$4 mode=$5 cluster=${6:-mesh1}
   cat >"$file" <<YAML
 node:
   name: $node
-  cluster: mesh1
+  cluster: $cluster
   cluster_id: $cid
 api_socket: $XM_WORK/$node.sock
 uplink:
