@@ -322,7 +322,11 @@ void Daemon::drain_slow_path() {
       uint32_t tunnel;
       while (w->neighbor_requests().pop(tunnel)) asked |= s && tunnel < s->tunnels.size();
     }
-    if (asked) {
+    // At most once a second: workers ask once per dropped packet, and a full
+    // resolution walks every tunnel endpoint with netlink round trips.
+    const auto now = std::chrono::steady_clock::now();
+    if (asked && now - last_slow_path_resolve_ >= std::chrono::seconds(1)) {
+      last_slow_path_resolve_ = now;
       auto before = facts_.next_hop_macs;
       resolve_next_hops();
       if (before != facts_.next_hop_macs) schedule_rebuild();

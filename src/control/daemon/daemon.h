@@ -83,7 +83,8 @@ class Daemon {
   bool rebuild_pending_ = false;
   std::unique_ptr<ClusterMesh> clustermesh_;
   std::shared_ptr<OwnState> own_state_;
-  std::set<uint32_t> resolution_attempted_;  // tunnel endpoints looked up once already
+  std::set<uint32_t> resolution_attempted_;
+  std::chrono::steady_clock::time_point last_slow_path_resolve_{};  // tunnel endpoints looked up once already
 };
 
 }  // namespace xdpmesh

@@ -26,8 +26,12 @@ KvstoreMeshService::KvstoreMeshService(KvstoreMeshOptions opts) : opts_(std::mov
           void flush() override { w->flush(); }
           json::object counts() const override { return w->counts(); }
         };
+        // One writer per cluster name for the life of the service: a file
+        // removed and re-added must not race two queues over the same keys.
+        auto& w = writers_[c];
+        if (!w) w = std::make_shared<CacheWriter>(io_, local_, c);
         auto h = std::make_unique<Holder>();
-        h->w = std::make_shared<CacheWriter>(io_, local_, c);
+        h->w = w;
         return h;
       });
   api_ = std::make_unique<ApiServer>(io_, opts_.api_socket);

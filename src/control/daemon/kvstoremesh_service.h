@@ -6,11 +6,13 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "control/api/api_server.h"
 #include "control/etcd/etcd_client.h"
+#include "control/mesh/cache_writer.h"
 #include "control/mesh/cluster_mesh.h"
 
 namespace xdpmesh {
@@ -33,6 +35,7 @@ class KvstoreMeshService {
   KvstoreMeshOptions opts_;
   boost::asio::io_context io_;
   std::shared_ptr<etcd::Client> local_;
+  std::map<std::string, std::shared_ptr<CacheWriter>> writers_;
   std::unique_ptr<ClusterMesh> mesh_;
   std::unique_ptr<ApiServer> api_;
 };

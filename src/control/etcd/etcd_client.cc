@@ -12,6 +12,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -216,6 +220,16 @@ class Connection {
     if (ec) throw Error(ErrorKind::transport, fmt::format("{}: connect: {}", ep_.url, ec.message()));
     tcp().socket().set_option(tcp::no_delay(true));
     tcp().socket().set_option(asio::socket_base::keep_alive(true));
+    // A watch is quiet for long stretches; a flow silently dropped by a load
+    // balancer must be noticed in seconds, not after the kernel's 2 hours
+    // (Cilium: gRPC keepalive 15 s / 25 s).
+    const int fd = tcp().socket().native_handle();
+    const int idle = 15, intvl = 5, cnt = 3;
+    const unsigned user_timeout_ms = 30000;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
     if (ep_.tls) {
       SSL* ssl = stream_.native_handle();
       boost::system::error_code ignored;
@@ -365,7 +379,7 @@ awaitable<std::shared_ptr<Connection>> Client::connect() {
 awaitable<std::string> Client::post(const std::string& path, std::string body) {
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<Connection> c;
-    if (!idle_.empty()) {
+    if (!idle_.empty() && attempt == 0) {
       c = std::move(idle_.back());
       idle_.pop_back();
       c->reused = true;
@@ -388,8 +402,13 @@ awaitable<std::string> Client::post(const std::string& path, std::string body) {
     } catch (const Error& e) {
       // A kept-alive connection the server closed meanwhile: retry once on a fresh one.
       if (c->reused && attempt == 0 && e.kind() == ErrorKind::transport &&
-          std::string_view(e.what()).find("timed out") == std::string_view::npos)
+          std::string_view(e.what()).find("timed out") == std::string_view::npos) {
+        // The server closed its kept-alive connections (a restart): all of
+        // them are dead; retry once on a fresh one.
+        for (auto& i : idle_) i->close();
+        idle_.clear();
         continue;
+      }
       throw;
     }
     auto res = parser.release();
@@ -406,11 +425,15 @@ awaitable<std::string> Client::post(const std::string& path, std::string body) {
 }
 
 namespace {
-void note_header(const json::object& answer, uint64_t& cluster_id, int64_t* revision) {
+// Returns the answer's etcd cluster ID (0 if absent); remembers the first.
+uint64_t note_header(const json::object& answer, uint64_t& cluster_id, int64_t* revision) {
+  uint64_t id = 0;
   if (auto* h = answer.if_contains("header"); h && h->is_object()) {
-    if (!cluster_id) cluster_id = unum(h->get_object(), "cluster_id");
+    id = unum(h->get_object(), "cluster_id");
+    if (!cluster_id) cluster_id = id;
     if (revision) *revision = num(h->get_object(), "revision");
   }
+  return id;
 }
 }  // namespace
 
@@ -423,8 +446,7 @@ awaitable<RangeResult> Client::range(std::string key, std::string range_end, int
   if (keys_only) req["keys_only"] = true;
   json::object a = parse_answer(co_await post("/v3/kv/range", json::serialize(req)));
   RangeResult r;
-  note_header(a, cluster_id_, &r.revision);
-  r.cluster_id = cluster_id_;
+  r.cluster_id = note_header(a, cluster_id_, &r.revision);
   if (auto* kvs = a.if_contains("kvs"); kvs && kvs->is_array())
     for (const json::value& kv : kvs->get_array()) r.kvs.push_back(parse_kv(as_object(kv, "kv")));
   if (auto* m = a.if_contains("more"); m && m->is_bool()) r.more = m->get_bool();

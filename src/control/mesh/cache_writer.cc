@@ -88,10 +88,14 @@ asio::awaitable<void> CacheWriter::write_loop() {
         // A run of puts/deletes in one transaction; etcd refuses a key twice in one.
         etcd::Txn t;
         std::unordered_set<std::string> keys;
-        std::size_t n = 0;
+        std::size_t n = 0, bytes = 0;
+        // Under etcd's default --max-request-bytes (1.5 MiB) with room for base64.
+        constexpr std::size_t kMaxBytes = 768 * 1024;
         while (n < queue_.size() && n < kBatch) {
           const Op& op = queue_[n];
           if ((op.kind != Op::Kind::put && op.kind != Op::Kind::del) || !keys.insert(op.key).second) break;
+          if (n > 0 && bytes + op.key.size() + op.value.size() > kMaxBytes) break;
+          bytes += op.key.size() + op.value.size();
           etcd::TxnOp t_op;
           t_op.kind = op.kind == Op::Kind::put ? etcd::TxnOp::Kind::put : etcd::TxnOp::Kind::del;
           t_op.key = op.key;

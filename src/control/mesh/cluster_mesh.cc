@@ -41,7 +41,14 @@ void ClusterMesh::schedule_rescan() {
 }
 
 void ClusterMesh::rescan() {
-  const auto files = scan_cluster_config_dir(dir_);
+  const auto scanned = scan_cluster_config_dir(dir_);
+  if (!scanned) {
+    // Cannot read the directory (or a file in it) now: change nothing.
+    spdlog::warn("clustermesh: cannot read {}; keeping every cluster as it is", dir_);
+    schedule_rescan();
+    return;
+  }
+  const auto& files = *scanned;
   for (auto it = clusters_.begin(); it != clusters_.end();) {
     if (files.count(it->first)) {
       ++it;
@@ -54,7 +61,12 @@ void ClusterMesh::rescan() {
   for (const auto& [name, file] : files) {
     if (name == local_name_) continue;  // our own cluster, as Cilium skips it
     auto it = clusters_.find(name);
-    if (it != clusters_.end() && it->second.hash == file.content_hash) continue;
+    // A file being rewritten (truncated, no endpoints yet) is not a removal:
+    // a known cluster keeps its entries and connection until it is valid again.
+    if (!file.has_endpoints) {
+      if (it != clusters_.end()) it->second.load_error = file.path + ": no endpoints: in the file (yet)";
+      continue;
+    }
     etcd::ClientConfig cfg;
     std::string error;
     try {
@@ -64,18 +76,16 @@ void ClusterMesh::rescan() {
       cfg.description = name;
     } catch (const std::exception& ex) {
       error = ex.what();
-      spdlog::error("clustermesh {}: {}", name, error);
     }
+    const std::string hash = file.content_hash + "|" + (error.empty() ? tls_files_fingerprint(cfg) : "");
+    if (it != clusters_.end() && it->second.hash == hash) continue;
+    if (!error.empty()) spdlog::error("clustermesh {}: {}", name, error);
     Entry& e = clusters_[name];
-    e.hash = file.content_hash;
+    e.hash = hash;
     e.load_error = error;
-    if (!error.empty()) {
-      // An unusable file of a known cluster: keep its entries and its
-      // connection until the file is fixed or removed.
-      continue;
-    }
+    if (!error.empty()) continue;  // keep a known cluster's entries until the file is fixed or removed
     if (e.cluster) {
-      spdlog::info("clustermesh {}: config file changed: reconnecting", name);
+      spdlog::info("clustermesh {}: config file or its certificates changed: reconnecting", name);
       e.cluster->reconfigure(std::move(cfg));
       continue;
     }

@@ -49,21 +49,36 @@ etcd::ClientConfig load_etcd_config_file(const std::string& path) {
   return c;
 }
 
-std::map<std::string, ClusterConfigFile> scan_cluster_config_dir(const std::string& dir) {
+std::optional<std::map<std::string, ClusterConfigFile>> scan_cluster_config_dir(const std::string& dir) {
   std::map<std::string, ClusterConfigFile> out;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  fs::directory_iterator it(dir, ec);
+  if (ec) return std::nullopt;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return std::nullopt;
+    const std::string name = it->path().filename().string();
     if (name.empty() || name[0] == '.') continue;
-    if (!entry.is_regular_file(ec)) continue;  // follows symlinks, as a mounted secret
-    std::ifstream in(entry.path());
+    if (!it->is_regular_file(ec)) continue;  // follows symlinks, as a mounted secret
+    std::ifstream in(it->path());
+    if (!in) return std::nullopt;  // present but unreadable: not a removal
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string content = ss.str();
-    if (content.find("endpoints:") == std::string::npos) continue;
-    out[name] = ClusterConfigFile{entry.path().string(), std::to_string(std::hash<std::string>{}(content))};
+    out[name] = ClusterConfigFile{it->path().string(), std::to_string(std::hash<std::string>{}(content)),
+                                  content.find("endpoints:") != std::string::npos};
   }
   return out;
+}
+
+std::string tls_files_fingerprint(const etcd::ClientConfig& c) {
+  std::string fp;
+  for (const std::string* f : {&c.trusted_ca_file, &c.cert_file, &c.key_file}) {
+    std::error_code ec;
+    const auto size = f->empty() ? 0 : fs::file_size(*f, ec);
+    const auto mtime = f->empty() ? fs::file_time_type{} : fs::last_write_time(*f, ec);
+    fp += fmt::format("{}:{}:{};", *f, size, mtime.time_since_epoch().count());
+  }
+  return fp;
 }
 
 }  // namespace xdpmesh

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "control/etcd/etcd_client.h"
@@ -18,9 +19,15 @@ etcd::ClientConfig load_etcd_config_file(const std::string& path);
 struct ClusterConfigFile {
   std::string path;
   std::string content_hash;  // changes when the file's content changes
+  bool has_endpoints = false;  // Cilium counts a file only if it contains "endpoints:"
 };
-// Files that count as cluster configs (Cilium: those containing "endpoints:"),
-// keyed by file name; dotfiles (Kubernetes' ..data links) are skipped.
-std::map<std::string, ClusterConfigFile> scan_cluster_config_dir(const std::string& dir);
+// The directory's files keyed by name; dotfiles (Kubernetes' ..data links)
+// are skipped. nullopt when the directory cannot be read: callers must not
+// take that for "every file removed".
+std::optional<std::map<std::string, ClusterConfigFile>> scan_cluster_config_dir(const std::string& dir);
+
+// Identity of the TLS files a config names (path, size, mtime), so that
+// certificates rotated in place cause a reconnect.
+std::string tls_files_fingerprint(const etcd::ClientConfig& c);
 
 }  // namespace xdpmesh

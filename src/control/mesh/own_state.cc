@@ -42,10 +42,24 @@ awaitable<uint32_t> allocate_identity(etcd::Client& etcd, std::string labels, ui
     etcd::RangeResult in_use = co_await etcd.range(value_prefix, etcd::prefix_range_end(value_prefix), 1);
     if (!in_use.kvs.empty()) {
       auto id = parse_id(in_use.kvs.front().value);
-      if (!id) throw std::runtime_error(fmt::format("{} holds \"{}\", not an ID", in_use.kvs.front().key,
-                                                    in_use.kvs.front().value));
-      co_await etcd.put(my_value_key, std::to_string(*id), lease);
-      co_return *id;
+      if (!id || *id < lo || *id > hi)
+        throw std::runtime_error(fmt::format("{} holds \"{}\", not an ID of cluster {}'s range", in_use.kvs.front().key,
+                                             in_use.kvs.front().value, cluster_id));
+      // Adopt it only while the ID still carries these labels (it may have
+      // been collected and reused in between).
+      etcd::Txn adopt;
+      etcd::Compare same_labels;
+      same_labels.key = kIdPrefix + std::to_string(*id);
+      same_labels.target = etcd::Compare::Target::value;
+      same_labels.value = labels;
+      adopt.compare.push_back(same_labels);
+      etcd::TxnOp put_value;
+      put_value.key = my_value_key;
+      put_value.value = std::to_string(*id);
+      put_value.lease = lease;
+      adopt.success.push_back(put_value);
+      if ((co_await etcd.txn(adopt)).succeeded) co_return *id;
+      continue;
     }
     // 2. An ID whose labels match but whose value keys all expired: reuse it.
     etcd::RangeResult ids = co_await etcd.list(kIdPrefix);
@@ -184,20 +198,36 @@ awaitable<void> OwnState::publish_all(std::shared_ptr<etcd::Client> c) {
   for (std::size_t i = 0; i < eps_.size(); ++i) {
     OwnEndpoint& e = eps_[i];
     const std::string labels = cilium::format_labels_for_kvstore(e.labels);
-    if (e.identity == 0) {
+    if (e.identity == 0 || e.allocated) {
+      // Every session: the value key that holds our reference lives on this
+      // session's lease; the same labels give the same ID back.
+      const uint32_t before = e.identity;
       e.identity = co_await allocate_identity(*c, labels, opts_.cluster_id, suffix, lease_);
-      spdlog::info("identity {} allocated for {}", e.identity, labels);
+      e.allocated = true;
+      if (before != e.identity) spdlog::info("identity {} allocated for {}", e.identity, labels);
     } else if (!e.labels.empty()) {
-      // A configured identity is published too, so that peers learn its labels.
+      // A configured identity is published too, so that peers learn its
+      // labels; one that already names other labels is a conflict we refuse.
+      const std::string id_key = kIdPrefix + std::to_string(e.identity);
       etcd::Txn t;
       etcd::Compare absent;
-      absent.key = kIdPrefix + std::to_string(e.identity);
+      absent.key = id_key;
       t.compare.push_back(absent);
       etcd::TxnOp put;
-      put.key = absent.key;
+      put.key = id_key;
       put.value = labels;
       t.success.push_back(put);
-      co_await c->txn(t);
+      etcd::TxnOp get;
+      get.kind = etcd::TxnOp::Kind::range;
+      get.key = id_key;
+      t.failure.push_back(get);
+      etcd::TxnResult r = co_await c->txn(t);
+      if (!r.succeeded && !r.ranges.empty() && !r.ranges.front().empty() && r.ranges.front().front().value != labels)
+        throw std::runtime_error(fmt::format(
+            "configured identity {} is already allocated in etcd to other labels ({}); ours are {}: remove "
+            "identity from the config to allocate one",
+            e.identity, r.ranges.front().front().value, labels));
+      co_await c->put(kValuePrefix + labels + "/" + suffix, std::to_string(e.identity), lease_);
     }
     if (identity_assigned_) identity_assigned_(i, e.identity);
   }

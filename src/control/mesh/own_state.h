@@ -30,6 +30,7 @@ struct OwnEndpoint {
   std::vector<IpcachePrefix> ips;  // host prefixes
   cilium::LabelSet labels;         // full Cilium label set, cluster label included
   uint32_t identity = 0;           // 0: allocate
+  bool allocated = false;          // identity came from allocation (re-referenced each session)
   std::string namespace_, pod_name;
 };
 

@@ -175,6 +175,7 @@ void RemoteCluster::spawn(std::shared_ptr<Session> s, awaitable<void> child) {
 
 void RemoteCluster::note_heartbeat(const std::string& value) {
   heartbeat_value_ = value;
+  heartbeat_missing_ = false;
   last_heartbeat_ = Clock::now();
   heartbeat_stale_ = false;
   stale_checks_ = 0;
@@ -208,7 +209,9 @@ awaitable<void> RemoteCluster::run() {
       fail(s, e.what());
     }
     if (stopped_) break;
-    if (connected_) disconnected_since_ = Clock::now();
+    // The failure timeout counts from the end of the last fully synced session.
+    if (was_ready_) disconnected_since_ = Clock::now();
+    was_ready_ = false;
     connected_ = false;
     arm_failure_timer();
     backoff_timer_.expires_after(backoff_.next());
@@ -236,10 +239,19 @@ awaitable<void> RemoteCluster::session(std::shared_ptr<Session> s) {
   s->check();
   if (!connected_) spdlog::info("clustermesh {}: connected to {}", name_, s->client->config().endpoints.front());
   connected_ = true;
-  backoff_.reset();
-  failure_timer_.cancel();
-  services_revoked_ = false;
+  // (Backoff and the failure timer reset only once the session is fully
+  // synced: a session that fails after connecting must not retry at once.)
   note_heartbeat(hb.kvs.empty() ? std::string() : hb.kvs.front().value);
+  heartbeat_missing_ = hb.kvs.empty();
+  // Revisions of another etcd (a restarted, ephemeral one) say nothing about
+  // our copies: keep the keys for the sweep but compare every value again.
+  if (etcd_cluster_id_ && hb.cluster_id && hb.cluster_id != etcd_cluster_id_) {
+    spdlog::warn("clustermesh {}: etcd cluster ID changed ({:x} -> {:x}): re-reading every entry", name_,
+                 etcd_cluster_id_, hb.cluster_id);
+    for (auto& k : known_)
+      for (auto& [key, rev] : k) rev = -1;
+  }
+  if (hb.cluster_id) etcd_cluster_id_ = hb.cluster_id;
   int64_t meta_from = hb.revision;
 
   // 2. The cluster's configuration.
@@ -253,9 +265,11 @@ awaitable<void> RemoteCluster::session(std::shared_ptr<Session> s) {
   auto decoded = cilium::decode_cluster_config(cr.kvs.front().value);
   if (!decoded) throw std::runtime_error(fmt::format("{}: {}", MeshPaths::cluster_config_key(name_), decoded.error));
   const cilium::ClusterConfig cc = *decoded.value;
-  if (config_ && (config_->id != cc.id || config_->cached != cc.cached)) {
-    spdlog::warn("clustermesh {}: cluster ID or layout changed ({} -> {}): draining its entries", name_, config_->id,
-                 cc.id);
+  if (config_ && config_->cached != cc.cached)
+    for (auto& k : known_)
+      for (auto& [key, rev] : k) rev = -1;  // same keys, other revisions
+  if (config_ && config_->id != cc.id) {
+    spdlog::warn("clustermesh {}: cluster ID changed ({} -> {}): draining its entries", name_, config_->id, cc.id);
     sink_->drain();
     for (auto& k : known_) k.clear();
     sink_->flush();
@@ -346,7 +360,11 @@ awaitable<void> RemoteCluster::check_status(std::shared_ptr<Session> s) {
       continue;
     }
     // Cilium counts a stale heartbeat as a quorum error and reconnects on the third.
-    if (++stale_checks_ >= 3)
+    if (++stale_checks_ >= 3 && heartbeat_missing_ && heartbeat_value_.empty())
+      throw std::runtime_error(fmt::format(
+          "cilium/.heartbeat does not exist in the cluster's etcd: nothing writes it (clustermesh-apiserver, "
+          "or `xdpmeshd` with clustermesh.etcd, writes it every minute)"));
+    if (stale_checks_ >= 3)
       throw std::runtime_error(fmt::format(
           "cilium/.heartbeat not updated for {} s (limit {} s): the cluster's etcd is not being written",
           std::chrono::duration_cast<std::chrono::seconds>(age).count(),
@@ -366,17 +384,33 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
   }
   const std::string prefix = MeshPaths::data_prefix(p, name_, s->cached);
   for (;;) {
-    etcd::RangeResult r = co_await s->client->list(prefix, opts_.page_size);
+    etcd::RangeResult r;
+    try {
+      r = co_await s->client->list(prefix, opts_.page_size);
+    } catch (const etcd::Error& e) {
+      // Compacted between two pages: list this prefix again, not the session.
+      if (e.kind() != etcd::ErrorKind::compacted || s->failed) throw;
+      ++relists_after_compaction_;
+      continue;
+    }
     s->check();
     // Mark and sweep: what the sink holds but the list no longer has is gone.
     auto& known = known_[idx];
     std::unordered_map<std::string, int64_t> next;
     next.reserve(r.kvs.size());
+    std::size_t n = 0;
     for (const etcd::KeyValue& kv : r.kvs) {
       std::string key = kv.key.substr(prefix.size());
       auto it = known.find(key);
       if (it == known.end() || it->second != kv.mod_revision) sink_->upsert(p, key, kv.value);
       next.emplace(std::move(key), kv.mod_revision);
+      if (++n % 2000 == 0) {
+        // A 250k-entry list must not hold the control thread: let other
+        // clusters' events, the API and the publisher run in between.
+        sink_->flush();
+        co_await asio::post(io_, asio::use_awaitable);
+        s->check();
+      }
     }
     for (const auto& [key, rev] : known)
       if (!next.count(key)) sink_->erase(p, key);
@@ -384,7 +418,13 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
     synced_[idx] = true;
     sink_->on_synced(p);
     sink_->flush();
-    if (ready()) spdlog::info("clustermesh {}: ready", name_);
+    if (ready()) {
+      spdlog::info("clustermesh {}: ready", name_);
+      backoff_.reset();
+      failure_timer_.cancel();
+      services_revoked_ = false;
+      was_ready_ = true;
+    }
 
     if (opts_.delay_watch_after_list.count()) {
       asio::steady_timer t(io_);

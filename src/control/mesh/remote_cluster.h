@@ -145,6 +145,9 @@ class RemoteCluster : public std::enable_shared_from_this<RemoteCluster> {
   std::string heartbeat_value_;
   std::chrono::steady_clock::time_point disconnected_since_ = std::chrono::steady_clock::now();
   bool services_revoked_ = false;
+  bool was_ready_ = false;
+  bool heartbeat_missing_ = false;
+  uint64_t etcd_cluster_id_ = 0;
   uint64_t sessions_ = 0, failures_ = 0, relists_after_compaction_ = 0;
   std::string last_failure_;
   std::chrono::system_clock::time_point last_failure_time_{};
