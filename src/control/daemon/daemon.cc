@@ -281,7 +281,9 @@ void Daemon::resolve_next_hops() {
 
 void Daemon::rebuild_now() {
   rebuild_pending_ = false;
+  const auto t0 = std::chrono::steady_clock::now();
   auto snap = builder_->build(++version_, mesh_, mesh_.take_changes(), facts_);
+  pacer_.record(std::chrono::steady_clock::now() - t0);  // the build, not the grace period
   const bool new_tunnels = snap->tunnels.size() > 0 && builder_->last_stats().rebuilt_tunnel_chunks > 0;
   if (!published_->publish(std::move(snap)))
     spdlog::error("a worker did not pass a quiescent point within 5 s; the previous tables were kept alive");
@@ -292,7 +294,7 @@ void Daemon::schedule_rebuild() {
   if (rebuild_pending_) return;
   rebuild_pending_ = true;
   // Coalesce bursts of changes into one publish.
-  rebuild_timer_.expires_after(std::chrono::milliseconds(5));
+  rebuild_timer_.expires_after(pacer_.delay());
   rebuild_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) rebuild_now();
   });

@@ -20,6 +20,7 @@
 #include "control/model/mesh_state.h"
 #include "control/netlink/neighbors.h"
 #include "control/netlink/pod_routes.h"
+#include "control/publish/publish_pacer.h"
 #include "control/publish/snapshot_builder.h"
 #include "dataplane/tables/qsbr.h"
 #include "dataplane/worker/worker.h"
@@ -81,6 +82,7 @@ class Daemon {
   boost::asio::steady_timer rebuild_timer_{io_};
   boost::asio::steady_timer slow_path_timer_{io_};
   bool rebuild_pending_ = false;
+  PublishPacer pacer_;
   std::unique_ptr<ClusterMesh> clustermesh_;
   std::shared_ptr<OwnState> own_state_;
   std::set<uint32_t> resolution_attempted_;

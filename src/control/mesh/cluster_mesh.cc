@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/config/config.h"
+#include "control/mesh/list_limiter.h"
 
 namespace xdpmesh {
 
@@ -19,7 +20,9 @@ ClusterMesh::ClusterMesh(boost::asio::io_context& io, std::string config_dir, st
       poll_interval_(poll_interval),
       factory_(std::move(factory)),
       ids_(local_name, local_id),
-      timer_(io) {}
+      timer_(io) {
+  if (!opts_.list_limiter) opts_.list_limiter = std::make_shared<ListLimiter>(io, 8);
+}
 
 ClusterMesh::~ClusterMesh() { stop(); }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "control/mesh/list_limiter.h"
+
 namespace xdpmesh {
 
 namespace asio = boost::asio;
@@ -386,6 +388,9 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
   for (;;) {
     etcd::RangeResult r;
     try {
+      std::optional<ListLimiter::Slot> slot;
+      if (opts_.list_limiter) slot.emplace(co_await opts_.list_limiter->acquire());
+      s->check();
       r = co_await s->client->list(prefix, opts_.page_size);
     } catch (const etcd::Error& e) {
       // Compacted between two pages: list this prefix again, not the session.

@@ -81,6 +81,8 @@ struct RemoteClusterOptions {
   std::chrono::milliseconds failure_timeout{180000};  // 0 = never revoke
   std::chrono::milliseconds backoff_initial{500}, backoff_max{30000};
   int64_t page_size = 2000;
+  // Shared by all clusters of a ClusterMesh (set by it): concurrent lists.
+  std::shared_ptr<class ListLimiter> list_limiter;
   // Test seam: a pause between a prefix's list and its watch, so that a test
   // can compact etcd past the listed revision (the real race, made wide).
   std::chrono::milliseconds delay_watch_after_list{0};

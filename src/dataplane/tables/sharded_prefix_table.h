@@ -1,8 +1,9 @@
 // Longest-prefix match over a table that can be republished piece by piece:
-// each prefix length is split into 256 immutable shards (FlatMap) held by
+// each prefix length is split into 4096 immutable shards (FlatMap) held by
 // shared_ptr, so a new version shares every shard that did not change. A
-// 250k-entry ipcache then republishes ~1/256 of itself per changed entry
-// instead of all of it. Built by ShardedPrefixTableBuilder
+// 250k-entry ipcache then republishes ~1/4096 of itself per changed entry
+// instead of all of it (4096: ~80 entries per shard at 330k, so a publish
+// with a hundred changes rebuilds ~8k entries, not 130k). Built by ShardedPrefixTableBuilder
 // (control/publish/prefix_table_builder.h). Threading: read-only after publish.
 #pragma once
 
@@ -16,10 +17,10 @@
 
 namespace xdpmesh {
 
-inline constexpr unsigned kPrefixShardBits = 8;
+inline constexpr unsigned kPrefixShardBits = 12;
 inline constexpr unsigned kPrefixShards = 1u << kPrefixShardBits;
 
-// FlatMap indexes by the top bits of the hash; shards use bits 24..31, which
+// FlatMap indexes by the top bits of the hash; shards use bits 24..35, which
 // no FlatMap below 2^32 slots looks at.
 template <typename A>
 inline unsigned prefix_shard_of(const A& masked) {
