@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The demo: two xdpmesh "nodes" (network namespaces joined by a veth wire),
-# each running xdpmeshd with two "pods" (namespaces behind veth pairs). Pods on
-# different nodes talk through a VXLAN tunnel (or Geneve: tools/demo.sh geneve);
-# the demo shows the traffic and `xdpmeshctl status` of both nodes, then cleans up.
+# The demo: two clusters, "alpha" and "beta", each with its own etcd (TLS) and
+# one xdpmesh node (network namespaces joined by a veth wire) running xdpmeshd
+# with two "pods" (namespaces behind veth pairs). Nothing about the other
+# cluster is configured: each node allocates its pods' identities in its own
+# etcd, publishes itself there in Cilium's format, and learns the other cluster
+# from that cluster's etcd. Pods then talk through a VXLAN tunnel (or Geneve:
+# tools/demo.sh geneve); the demo shows clustermesh status, identities, the
+# ipcache, traffic and `xdpmeshctl status`, then cleans up.
 # Needs root. Builds nothing: run after `meson setup build && ninja -C build`.
 set -euo pipefail
 MODE=${1:-vxlan}
@@ -10,19 +14,31 @@ XM_SOURCE=$(cd "$(dirname "$0")/.." && pwd)
 XM_BUILD=${XM_BUILD:-$XM_SOURCE/build}
 XM_PREFIX=${XM_PREFIX:-xmdemo-}
 . "$XM_SOURCE/tools/testnet/lib.sh"
-. "$XM_SOURCE/tools/testnet/two_nodes.sh"
+. "$XM_SOURCE/tools/testnet/etcd.sh"
+. "$XM_SOURCE/tools/testnet/two_clusters.sh"
 trap xm_cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { "$XM_BUILD/xdpmeshctl" --socket "$XM_WORK/$1.sock" "${@:2}"; }
 
-step "topology: node-a (192.168.50.1) <-wire-> node-b (192.168.50.2), $MODE overlay"
-xm_two_nodes "$MODE"
+step "topology: cluster alpha node-a (192.168.50.1) <-wire-> cluster beta node-b (192.168.50.2), $MODE overlay"
+xm_two_clusters "$MODE"
 echo "pods: a1 10.1.1.2  a2 10.1.1.3  on node-a;  b1 10.1.2.2  b2 10.1.2.3  on node-b"
-echo "config of node-a: $XM_WORK/node-a.yaml"
+echo "etcd of alpha: https://192.168.50.1:$XM_ETCD_PORT (pid $XM_ETCD_A_PID), of beta: https://192.168.50.2:$XM_ETCD_PORT"
+echo "config of node-a: $XM_WORK/node-a.yaml; its remote clusters: $XM_WORK/cm-a/"
+cat "$XM_WORK/node-a.yaml"
 
 step "starting xdpmeshd on both nodes"
 xm_start_daemon node-a "$XM_WORK/node-a.yaml" "$XM_WORK/node-a.log"
 xm_start_daemon node-b "$XM_WORK/node-b.yaml" "$XM_WORK/node-b.log"
+
+step "xdpmeshctl clustermesh status --wait on node-a (beta learnt from beta's etcd)"
+ctl node-a clustermesh status --wait --timeout 30
+ctl node-b clustermesh status --wait --timeout 30 >/dev/null
+step "what node-b published into beta's etcd (Cilium's keys and JSON)"
+xm_etcd_use "$XM_WORK" beta
+xm_etcd_get cilium/ --prefix | grep -v '^$' | head -24
+step "xdpmeshctl identity list on node-a (local, allocated in alpha's etcd; remote, from beta's)"
+ctl node-a identity list
 
 step "pod a1 -> pod b1 across the tunnel (IPv4 and IPv6)"
 xm_ns a1 ping -c 3 -i 0.2 10.1.2.2

@@ -10,8 +10,8 @@ build_pkgs=(
   libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libbenchmark-dev
 )
-run_pkgs=(iproute2 procps ethtool iputils-ping)
-test_pkgs=(tshark libclang-rt-14-dev python3)
+run_pkgs=(iproute2 procps ethtool iputils-ping etcd-server etcd-client python3-yaml)
+test_pkgs=(tshark libclang-rt-14-dev python3 curl)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 case "${1:-build}" in

@@ -150,10 +150,13 @@ void print_nodes(const json::object& o) {
   std::vector<std::vector<std::string>> rows;
   for (auto& nv : o.at("nodes").as_array()) {
     const auto& n = nv.as_object();
-    rows.push_back({s(n.at("name")), s(n.at("ipv4")), s(n.at("next_hop_mac")).empty() ? "-" : s(n.at("next_hop_mac")),
-                    s(n.at("source"))});
+    std::vector<std::string> cidrs;
+    if (n.contains("pod_cidrs"))
+      for (auto& c : n.at("pod_cidrs").as_array()) cidrs.push_back(s(c));
+    rows.push_back({s(n.at("name")), s(n.at("ipv4")), cidrs.empty() ? "-" : join(cidrs, ","),
+                    s(n.at("next_hop_mac")).empty() ? "-" : s(n.at("next_hop_mac")), s(n.at("source"))});
   }
-  print_table({"Name", "IPv4 Address", "Next-hop MAC", "Source"}, rows);
+  print_table({"Name", "IPv4 Address", "Endpoint CIDR", "Next-hop MAC", "Source"}, rows);
 }
 
 void print_endpoints(const json::object& o) {
