@@ -218,8 +218,9 @@ json::object Daemon::ipcache_delete(const json::object& r) {
   if (!prefix) return error("prefix is not an IPv4/IPv6 prefix without host bits");
   // The operator may remove what the API or the static config set; what a
   // cluster publishes in etcd is that cluster's to delete.
-  if (!mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::api, ""}) &&
-      !mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::config, ""}))
+  const bool api = mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::api, ""});
+  const bool config = mesh_.erase_ipcache(*prefix, IpcacheOwner{IpcacheRank::config, ""});
+  if (!api && !config)
     return error("no prefix " + prefix->str() + " set through the API or the config (etcd entries are deleted in etcd)");
   rebuild_now();
   return json::object{{"version", version_}};
