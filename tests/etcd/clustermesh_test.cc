@@ -312,20 +312,7 @@ TEST(ClusterMesh, KvstoreMeshCacheServesAgentsTheSameEntries) {
   auto local_client = std::make_shared<etcd::Client>(io, local.client_config());
   const std::string cache_dir = temp_dir("kvsm");
   ClusterMesh cache(io, cache_dir, "cluster-1", 1, fast_options(), milliseconds(100), [&](const std::string& c) {
-    struct Holder : RemoteClusterSink {
-      std::shared_ptr<CacheWriter> w;
-      void on_config(const cilium::ClusterConfig& cfg) override { w->on_config(cfg); }
-      bool upsert(MeshPrefix p, const std::string& k, const std::string& v) override { return w->upsert(p, k, v); }
-      void erase(MeshPrefix p, const std::string& k) override { w->erase(p, k); }
-      void on_synced(MeshPrefix p) override { w->on_synced(p); }
-      void drain() override { w->drain(); }
-      void revoke_services() override { w->revoke_services(); }
-      void flush() override { w->flush(); }
-      json::object counts() const override { return w->counts(); }
-    };
-    auto h = std::make_unique<Holder>();
-    h->w = std::make_shared<CacheWriter>(io, local_client, c);
-    return h;
+    return std::make_unique<SharedCacheWriterSink>(std::make_shared<CacheWriter>(io, local_client, c));
   });
   remote.write_config_file(cache_dir + "/cluster-2");
   cache.start();

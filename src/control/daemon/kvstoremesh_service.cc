@@ -14,25 +14,9 @@ KvstoreMeshService::KvstoreMeshService(KvstoreMeshOptions opts) : opts_(std::mov
   mesh_ = std::make_unique<ClusterMesh>(
       io_, opts_.config_dir, opts_.cluster, opts_.cluster_id, opts_.remote, std::chrono::milliseconds(1000),
       [this](const std::string& c) -> std::unique_ptr<RemoteClusterSink> {
-        // The writer's queue outlives a reconnect of its cluster: shared ownership.
-        struct Holder : RemoteClusterSink {
-          std::shared_ptr<CacheWriter> w;
-          void on_config(const cilium::ClusterConfig& cfg) override { w->on_config(cfg); }
-          bool upsert(MeshPrefix p, const std::string& k, const std::string& v) override { return w->upsert(p, k, v); }
-          void erase(MeshPrefix p, const std::string& k) override { w->erase(p, k); }
-          void on_synced(MeshPrefix p) override { w->on_synced(p); }
-          void drain() override { w->drain(); }
-          void revoke_services() override { w->revoke_services(); }
-          void flush() override { w->flush(); }
-          json::object counts() const override { return w->counts(); }
-        };
-        // One writer per cluster name for the life of the service: a file
-        // removed and re-added must not race two queues over the same keys.
         auto& w = writers_[c];
         if (!w) w = std::make_shared<CacheWriter>(io_, local_, c);
-        auto h = std::make_unique<Holder>();
-        h->w = w;
-        return h;
+        return std::make_unique<SharedCacheWriterSink>(w);
       });
   api_ = std::make_unique<ApiServer>(io_, opts_.api_socket);
   api_->on("clustermesh.status", [this](const json::object&) {

@@ -9,6 +9,31 @@
 #include "control/daemon/daemon.h"
 #include "control/daemon/kvstoremesh_service.h"
 
+namespace {
+// SIGINT/SIGTERM wait (blocked, pending) until the service's run() can handle
+// them, so a signal during start-up still ends in a clean teardown; threads
+// started meanwhile inherit the mask and never take them.
+void block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+}
+
+template <typename Service, typename Options>
+int run_service(Options opts) {
+  block_stop_signals();
+  try {
+    Service service(std::move(opts));
+    return service.run();
+  } catch (const std::exception& e) {
+    spdlog::error("startup failed: {}", e.what());
+    return 1;
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"xdpmeshd: AF_XDP pod-network forwarder of the Cilium ClusterMesh kind"};
   std::string config_path;
@@ -38,18 +63,7 @@ int main(int argc, char** argv) {
     km.remote.failure_timeout = std::chrono::seconds(km_failure_timeout);
     km.remote.status_check_interval = std::chrono::seconds(km_status_interval);
     km.remote.heartbeat_timeout = std::chrono::seconds(km_heartbeat_timeout);
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    try {
-      xdpmesh::KvstoreMeshService service(std::move(km));
-      return service.run();
-    } catch (const std::exception& e) {
-      spdlog::error("startup failed: {}", e.what());
-      return 1;
-    }
+    return run_service<xdpmesh::KvstoreMeshService>(std::move(km));
   }
   if (config_path.empty()) {
     spdlog::error("--config is required (or the kvstoremesh subcommand)");
@@ -67,19 +81,5 @@ int main(int argc, char** argv) {
     spdlog::info("config {} is valid", config_path);
     return 0;
   }
-  // SIGINT/SIGTERM wait (blocked, pending) until run() can handle them, so a
-  // signal during start-up still ends in a clean teardown; threads started
-  // meanwhile inherit the mask and never take them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  try {
-    xdpmesh::Daemon daemon(std::move(cfg));
-    return daemon.run();
-  } catch (const std::exception& e) {
-    spdlog::error("startup failed: {}", e.what());
-    return 1;
-  }
+  return run_service<xdpmesh::Daemon>(std::move(cfg));
 }

@@ -53,4 +53,23 @@ class CacheWriter : public RemoteClusterSink, public std::enable_shared_from_thi
   std::string last_failure_;
 };
 
+// The sink a RemoteCluster owns, forwarding to a CacheWriter that may outlive
+// it (one writer per cluster name, so that a removed and re-added cluster
+// does not race two queues over the same keys).
+class SharedCacheWriterSink : public RemoteClusterSink {
+ public:
+  explicit SharedCacheWriterSink(std::shared_ptr<CacheWriter> w) : w_(std::move(w)) {}
+  void on_config(const cilium::ClusterConfig& c) override { w_->on_config(c); }
+  bool upsert(MeshPrefix p, const std::string& k, const std::string& v) override { return w_->upsert(p, k, v); }
+  void erase(MeshPrefix p, const std::string& k) override { w_->erase(p, k); }
+  void on_synced(MeshPrefix p) override { w_->on_synced(p); }
+  void drain() override { w_->drain(); }
+  void revoke_services() override { w_->revoke_services(); }
+  void flush() override { w_->flush(); }
+  boost::json::object counts() const override { return w_->counts(); }
+
+ private:
+  std::shared_ptr<CacheWriter> w_;
+};
+
 }  // namespace xdpmesh
