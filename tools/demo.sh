@@ -14,6 +14,7 @@ XM_SOURCE=$(cd "$(dirname "$0")/.." && pwd)
 XM_BUILD=${XM_BUILD:-$XM_SOURCE/build}
 XM_PREFIX=${XM_PREFIX:-xmdemo-}
 . "$XM_SOURCE/tools/testnet/lib.sh"
+. "$XM_SOURCE/tools/testnet/two_nodes.sh"
 . "$XM_SOURCE/tools/testnet/etcd.sh"
 . "$XM_SOURCE/tools/testnet/two_clusters.sh"
 trap xm_cleanup EXIT

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "control/config/config.h"
-#include "dataplane/tables/prefix_table.h"
+#include "control/publish/prefix_table_builder.h"
 #include "dataplane/tables/qsbr.h"
 
 namespace xdpmesh {
@@ -13,8 +13,22 @@ namespace {
 Ip4 v4(const char* s) { return *parse_ip4(s); }
 Ip6 v6(const char* s) { return *parse_ip6(s); }
 
+// The tables the workers use, built the way the control thread builds them.
+template <typename A, typename V>
+struct Prefix {
+  A addr;
+  uint8_t len;
+  V value;
+};
+template <typename A, typename V>
+ShardedPrefixTable<A, V> build(const std::vector<Prefix<A, V>>& ps) {
+  ShardedPrefixTableBuilder<A, V> b;
+  for (const auto& p : ps) b.set(p.addr, p.len, p.value);
+  return b.publish();
+}
+
 TEST(PrefixTable, LongestPrefixWins) {
-  PrefixTable<Ip4, int> t({{v4("10.0.0.0"), 8, 1}, {v4("10.1.0.0"), 16, 2}, {v4("10.1.2.0"), 24, 3}, {v4("10.1.2.3"), 32, 4}});
+  auto t = build<Ip4, int>({{v4("10.0.0.0"), 8, 1}, {v4("10.1.0.0"), 16, 2}, {v4("10.1.2.0"), 24, 3}, {v4("10.1.2.3"), 32, 4}});
   EXPECT_EQ(*t.lookup(v4("10.1.2.3")), 4);
   EXPECT_EQ(*t.lookup(v4("10.1.2.4")), 3);
   EXPECT_EQ(*t.lookup(v4("10.1.3.4")), 2);
@@ -23,7 +37,7 @@ TEST(PrefixTable, LongestPrefixWins) {
 }
 
 TEST(PrefixTable, DefaultRouteMatchesEverything) {
-  PrefixTable<Ip4, int> t({{v4("0.0.0.0"), 0, 9}, {v4("192.168.0.0"), 16, 1}});
+  auto t = build<Ip4, int>({{v4("0.0.0.0"), 0, 9}, {v4("192.168.0.0"), 16, 1}});
   uint8_t len = 99;
   EXPECT_EQ(*t.lookup(v4("8.8.8.8"), &len), 9);
   EXPECT_EQ(len, 0);
@@ -32,12 +46,12 @@ TEST(PrefixTable, DefaultRouteMatchesEverything) {
 }
 
 TEST(PrefixTable, HostBitsOfInsertedPrefixesAreIgnored) {
-  PrefixTable<Ip4, int> t({{v4("10.1.2.99"), 24, 5}});
+  auto t = build<Ip4, int>({{v4("10.1.2.99"), 24, 5}});
   EXPECT_EQ(*t.lookup(v4("10.1.2.1")), 5);
 }
 
 TEST(PrefixTable, Ipv6AtOddLengths) {
-  PrefixTable<Ip6, int> t({{v6("fd00:1::"), 32, 1}, {v6("fd00:1:2::"), 47, 2}, {v6("fd00:1:2::5"), 128, 3}});
+  auto t = build<Ip6, int>({{v6("fd00:1::"), 32, 1}, {v6("fd00:1:2::"), 47, 2}, {v6("fd00:1:2::5"), 128, 3}});
   EXPECT_EQ(*t.lookup(v6("fd00:1:2::5")), 3);
   EXPECT_EQ(*t.lookup(v6("fd00:1:3::1")), 2);  // 3 = 0b11: bit 47 clear in both
   EXPECT_EQ(*t.lookup(v6("fd00:1:4::1")), 1);
@@ -45,15 +59,15 @@ TEST(PrefixTable, Ipv6AtOddLengths) {
 }
 
 TEST(PrefixTable, LaterDuplicateReplacesEarlier) {
-  PrefixTable<Ip4, int> t({{v4("10.0.0.1"), 32, 1}, {v4("10.0.0.1"), 32, 2}});
+  auto t = build<Ip4, int>({{v4("10.0.0.1"), 32, 1}, {v4("10.0.0.1"), 32, 2}});
   EXPECT_EQ(t.size(), 1u);
   EXPECT_EQ(*t.lookup(v4("10.0.0.1")), 2);
 }
 
 TEST(PrefixTable, ManyHostRoutes) {
-  std::vector<PrefixTable<Ip4, uint32_t>::Prefix> ps;
+  std::vector<Prefix<Ip4, uint32_t>> ps;
   for (uint32_t i = 0; i < 100000; ++i) ps.push_back({Ip4{__builtin_bswap32(0x0a000000u + i)}, 32, i});
-  PrefixTable<Ip4, uint32_t> t(ps);
+  auto t = build(ps);
   for (uint32_t i = 0; i < 100000; i += 997) EXPECT_EQ(*t.lookup(Ip4{__builtin_bswap32(0x0a000000u + i)}), i);
   EXPECT_EQ(t.lookup(Ip4{__builtin_bswap32(0x0a000000u + 100000)}), nullptr);
 }

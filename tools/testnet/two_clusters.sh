@@ -1,5 +1,5 @@
-# Two clusters that know each other only through etcd. Source after lib.sh
-# and etcd.sh. xm_two_clusters MODE builds the two-node wire of two_nodes.sh
+# Two clusters that know each other only through etcd. Source after lib.sh,
+# two_nodes.sh and etcd.sh. xm_two_clusters MODE builds the two-node wire of two_nodes.sh
 # but makes node-a the only node of cluster "alpha" (ID 1) and node-b the only
 # node of cluster "beta" (ID 2); each cluster has its own etcd (TLS) inside
 # its node's namespace, port 23790. Pods carry labels and no identity: each
@@ -50,13 +50,7 @@ YAML
 
 xm_two_clusters() {
   local mode=${1:-vxlan}
-  xm_node node-a
-  xm_node node-b
-  xm_wire node-a 192.168.50.1 node-b 192.168.50.2
-  xm_pod node-a a1 lxc-a1 10.1.1.2 fd00:1:1::2
-  xm_pod node-a a2 lxc-a2 10.1.1.3 fd00:1:1::3
-  xm_pod node-b b1 lxc-b1 10.1.2.2 fd00:1:2::2
-  xm_pod node-b b2 lxc-b2 10.1.2.3 fd00:1:2::3
+  xm_two_node_topology
 
   bash "$XM_SOURCE/tools/testnet/etcd_certs.sh" "$XM_WORK/pki" 192.168.50.1 192.168.50.2 127.0.0.1 >/dev/null
   export XM_ETCD_PKI=$XM_WORK/pki

@@ -36,8 +36,8 @@ YAML
   done
 }
 
-xm_two_nodes() {
-  local mode=${1:-vxlan} port=${2:-}
+# The namespaces and links only (shared with two_clusters.sh).
+xm_two_node_topology() {
   xm_node node-a
   xm_node node-b
   xm_wire node-a 192.168.50.1 node-b 192.168.50.2
@@ -45,6 +45,11 @@ xm_two_nodes() {
   xm_pod node-a a2 lxc-a2 10.1.1.3 fd00:1:1::3
   xm_pod node-b b1 lxc-b1 10.1.2.2 fd00:1:2::2
   xm_pod node-b b2 lxc-b2 10.1.2.3 fd00:1:2::3
+}
+
+xm_two_nodes() {
+  local mode=${1:-vxlan} port=${2:-}
+  xm_two_node_topology
 
   xm_node_config "$XM_WORK/node-a.yaml" node-a 1 192.168.50.1 "$mode"
   [ -n "$port" ] && echo "  port: $port" >>"$XM_WORK/node-a.yaml"

@@ -22,7 +22,6 @@ class Backoff {
     return std::chrono::milliseconds(d(rng_));
   }
   void reset() { attempt_ = 0; }
-  int attempts() const { return attempt_; }
 
  private:
   std::chrono::milliseconds initial_, max_;

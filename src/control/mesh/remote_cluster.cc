@@ -343,15 +343,20 @@ awaitable<void> RemoteCluster::watch_meta(std::shared_ptr<Session> s, int64_t fr
   throw std::runtime_error("meta watch ended");
 }
 
+// A wait that a failing session cuts short (fail() cancels every sleeper).
+awaitable<void> RemoteCluster::sleep(std::shared_ptr<Session> s, std::chrono::milliseconds d) {
+  asio::steady_timer t(io_);
+  t.expires_after(d);
+  s->sleepers.push_back(&t);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::erase(s->sleepers, &t);
+  s->check();
+}
+
 awaitable<void> RemoteCluster::check_status(std::shared_ptr<Session> s) {
   for (;;) {
-    asio::steady_timer t(io_);
-    t.expires_after(opts_.status_check_interval);
-    s->sleepers.push_back(&t);
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    std::erase(s->sleepers, &t);
-    s->check();
+    co_await sleep(s, opts_.status_check_interval);
     etcd::RangeResult r = co_await s->client->range(MeshPaths::kHeartbeat);
     s->check();
     if (!r.kvs.empty() && r.kvs.front().value != heartbeat_value_) note_heartbeat(r.kvs.front().value);
@@ -432,13 +437,7 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
     }
 
     if (opts_.delay_watch_after_list.count()) {
-      asio::steady_timer t(io_);
-      t.expires_after(opts_.delay_watch_after_list);
-      s->sleepers.push_back(&t);
-      boost::system::error_code ec;
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      std::erase(s->sleepers, &t);
-      s->check();
+      co_await sleep(s, opts_.delay_watch_after_list);
     }
     // (No braced lists in coroutines: g++ 12 rejects them as "array used as initializer".)
     std::vector<etcd::WatchSpec> specs(1);

@@ -114,6 +114,7 @@ class RemoteCluster : public std::enable_shared_from_this<RemoteCluster> {
   boost::asio::awaitable<void> session(std::shared_ptr<Session> s);
   boost::asio::awaitable<void> watch_meta(std::shared_ptr<Session> s, int64_t from_revision);
   boost::asio::awaitable<void> check_status(std::shared_ptr<Session> s);
+  boost::asio::awaitable<void> sleep(std::shared_ptr<Session> s, std::chrono::milliseconds d);
   boost::asio::awaitable<void> sync_prefix(std::shared_ptr<Session> s, MeshPrefix p);
   void spawn(std::shared_ptr<Session> s, boost::asio::awaitable<void> child);
   void fail(const std::shared_ptr<Session>& s, const std::string& why);

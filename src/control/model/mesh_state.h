@@ -100,7 +100,6 @@ class MeshState {
     bool nodes = false;
   };
   Changes take_changes();
-  bool has_changes() const { return !dirty_.empty() || nodes_dirty_; }
 
  private:
   using Contributions = std::vector<std::pair<IpcacheOwner, IpcacheValue>>;  // sorted, best first

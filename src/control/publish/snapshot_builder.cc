@@ -80,7 +80,7 @@ void SnapshotBuilder::apply_prefix(const IpcachePrefix& p, const IpcacheValue* v
   if (old && old->tunnel != kNoTunnel) release_tunnel(old->tunnel);
 }
 
-void SnapshotBuilder::refresh_tunnel(uint32_t index, const MeshState& mesh, const NodeFacts& facts) {
+void SnapshotBuilder::refresh_tunnel(uint32_t index, const NodeFacts& facts) {
   TunnelSlot& slot = tunnels_[index];
   if (!slot.refs) return;
   Tunnel t;
@@ -92,7 +92,6 @@ void SnapshotBuilder::refresh_tunnel(uint32_t index, const MeshState& mesh, cons
       t.rewrite_inner_dst = true;
       std::memcpy(t.inner_dst_mac, n.inner_dst_mac->data(), 6);
     }
-  (void)mesh;
   if (std::memcmp(&t, &slot.built, sizeof t) == 0) return;
   slot.built = t;
   if (dirty_chunks_.size() <= (index >> kTunnelChunkBits)) dirty_chunks_.resize((index >> kTunnelChunkBits) + 1);
@@ -154,7 +153,7 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(uint64_t version, const MeshSta
   const bool facts_changed = facts.next_hop_macs != last_next_hops_ || facts.uplink_mac != last_uplink_mac_;
   for (uint32_t i = 0; i < tunnels_.size(); ++i)
     if (tunnels_[i].refs && (full || facts_changed || tunnels_[i].built.remote_ip_be != tunnels_[i].ip_be))
-      refresh_tunnel(i, mesh, facts);
+      refresh_tunnel(i, facts);
   last_next_hops_ = facts.next_hop_macs;
   last_uplink_mac_ = facts.uplink_mac;
 

@@ -53,7 +53,7 @@ class SnapshotBuilder {
   uint32_t acquire_tunnel(Ip4 ip);
   void release_tunnel(uint32_t index);
   void apply_prefix(const IpcachePrefix& p, const IpcacheValue* v);
-  void refresh_tunnel(uint32_t index, const MeshState& mesh, const NodeFacts& facts);
+  void refresh_tunnel(uint32_t index, const NodeFacts& facts);
 
   const Config& cfg_;
   bool initialized_ = false;
