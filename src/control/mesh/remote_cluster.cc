@@ -429,7 +429,7 @@ awaitable<void> RemoteCluster::sync_prefix(std::shared_ptr<Session> s, MeshPrefi
     sink_->on_synced(p);
     sink_->flush();
     if (ready()) {
-      spdlog::info("clustermesh {}: ready", name_);
+      if (!was_ready_) spdlog::info("clustermesh {}: ready", name_);
       backoff_.reset();
       failure_timer_.cancel();
       services_revoked_ = false;
