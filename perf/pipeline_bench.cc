@@ -100,7 +100,7 @@ void report(benchmark::State& state) {
 void encap_loop(benchmark::State& state, Harness& h, Ring& ring) {
   for (auto _ : state) {
     Packet* b = ring.fill();
-    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests);
+    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests, h.flows);
     benchmark::DoNotOptimize(b[kMaxBatch - 1].out_port);
     ring.advance();
   }
@@ -122,7 +122,7 @@ void BM_Decap(benchmark::State& state, const char* mode) {
   const std::size_t inner_ip_off = 50 + 14;
   for (auto _ : state) {
     Packet* b = ring.fill();
-    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests);
+    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests, h.flows);
     benchmark::DoNotOptimize(b[kMaxBatch - 1].out_port);
     ring.restore_inner_ttl(inner_ip_off);
     ring.advance();
@@ -179,7 +179,7 @@ int fixed_batches(long n, const std::string& which) {
   Ring ring(encap ? pod_frames(size, kRing, false) : tunnel_frames(size, kRing, false), encap ? 1 : 0);
   for (long i = 0; i < n; ++i) {
     Packet* b = ring.fill();
-    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests);
+    run_pipeline(*h.snap, b, kMaxBatch, h.counters, &h.requests, h.flows);
     if (!encap) ring.restore_inner_ttl(64);
     ring.advance();
   }

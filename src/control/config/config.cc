@@ -6,6 +6,7 @@
 
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "dataplane/core/net_headers.h"
 
@@ -177,7 +178,8 @@ Config parse(const YAML::Node& root, const std::string& source) {
   Config c;
   c.source = source;
   if (!root || root.IsNull()) throw ConfigError(source + ": the file is empty");
-  r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes", "clustermesh"});
+  r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes", "clustermesh",
+                        "services", "policy", "loadbalancer", "conntrack"});
 
   const YAML::Node node = r.required(root, "", "node");
   r.only_keys(node, "node", {"name", "cluster", "cluster_id"});
@@ -311,6 +313,95 @@ Config parse(const YAML::Node& root, const std::string& source) {
     secs("heartbeat_interval", m.heartbeat_interval, 1, 3600);
     secs("poll_interval_ms", m.poll_interval_ms, 50, 60000);
     c.clustermesh = std::move(m);
+  }
+
+  if (const YAML::Node lb = root["loadbalancer"]) {
+    r.only_keys(lb, "loadbalancer", {"maglev_table_size"});
+    if (lb["maglev_table_size"]) {
+      const auto m = static_cast<uint32_t>(r.uint(lb["maglev_table_size"], "loadbalancer.maglev_table_size", 251, 65521));
+      bool prime = m > 1;
+      for (uint32_t d = 2; d * d <= m && prime; ++d) prime = m % d != 0;
+      if (!prime) r.fail(lb["maglev_table_size"], "loadbalancer.maglev_table_size",
+                         fmt::format("{} is not prime (Maglev needs a prime table size, e.g. 16381 or 65521)", m));
+      c.maglev_table_size = m;
+    }
+  }
+  if (const YAML::Node ct = root["conntrack"]) {
+    r.only_keys(ct, "conntrack", {"max_flows", "tcp_syn_timeout", "tcp_established_timeout", "tcp_closing_timeout",
+                                  "udp_timeout", "icmp_timeout"});
+    if (ct["max_flows"]) c.conntrack.ct_capacity = static_cast<uint32_t>(r.uint(ct["max_flows"], "conntrack.max_flows", 64, 1u << 24));
+    auto secs = [&](const char* key, uint32_t& out) {
+      if (ct[key]) out = static_cast<uint32_t>(r.uint(ct[key], std::string("conntrack.") + key, 1, 7 * 86400));
+    };
+    secs("tcp_syn_timeout", c.conntrack.timeouts.tcp_syn);
+    secs("tcp_established_timeout", c.conntrack.timeouts.tcp_established);
+    secs("tcp_closing_timeout", c.conntrack.timeouts.tcp_closing);
+    secs("udp_timeout", c.conntrack.timeouts.udp);
+    secs("icmp_timeout", c.conntrack.timeouts.icmp);
+  }
+  if (const YAML::Node pol = root["policy"]) {
+    r.only_keys(pol, "policy", {"directory", "poll_interval_ms"});
+    PolicyConfig pc;
+    pc.directory = r.str(r.required(pol, "policy", "directory"), "policy.directory");
+    if (pol["poll_interval_ms"]) pc.poll_interval_ms = static_cast<uint32_t>(r.uint(pol["poll_interval_ms"], "policy.poll_interval_ms", 50, 60000));
+    c.policy = pc;
+  }
+  if (const YAML::Node svcs = root["services"]) {
+    if (!svcs.IsSequence()) r.fail(svcs, "services", "expected a list");
+    std::set<std::tuple<uint32_t, uint16_t, uint8_t>> frontends;
+    for (std::size_t i = 0; i < svcs.size(); ++i) {
+      const YAML::Node n = svcs[i];
+      const std::string path = fmt::format("services[{}]", i);
+      r.only_keys(n, path, {"name", "namespace", "frontend", "ports", "selector", "global", "shared", "affinity",
+                            "min_local_backends", "cluster_weights", "session_affinity", "session_affinity_timeout",
+                            "gateway"});
+      ServiceConfig sc;
+      sc.name = r.str(r.required(n, path, "name"), path + ".name");
+      if (n["namespace"]) sc.namespace_ = r.str(n["namespace"], path + ".namespace");
+      sc.frontend = r.ip4(r.required(n, path, "frontend"), path + ".frontend");
+      const YAML::Node ports = r.required(n, path, "ports");
+      if (!ports.IsSequence() || ports.size() == 0) r.fail(ports, path + ".ports", "expected a non-empty list");
+      for (std::size_t j = 0; j < ports.size(); ++j) {
+        const std::string pp = fmt::format("{}.ports[{}]", path, j);
+        r.only_keys(ports[j], pp, {"name", "port", "protocol", "target_port"});
+        ServicePortConfig spc;
+        if (ports[j]["name"]) spc.name = r.str(ports[j]["name"], pp + ".name");
+        spc.port = static_cast<uint16_t>(r.uint(r.required(ports[j], pp, "port"), pp + ".port", 1, 65535));
+        if (ports[j]["protocol"]) {
+          const std::string proto = r.str(ports[j]["protocol"], pp + ".protocol");
+          if (proto == "TCP") spc.proto = 6;
+          else if (proto == "UDP") spc.proto = 17;
+          else r.fail(ports[j]["protocol"], pp + ".protocol", fmt::format("'{}': expected TCP or UDP", proto));
+        }
+        spc.target_port = spc.port;
+        if (ports[j]["target_port"]) spc.target_port = static_cast<uint16_t>(r.uint(ports[j]["target_port"], pp + ".target_port", 1, 65535));
+        if (!frontends.insert({sc.frontend.be, spc.port, spc.proto}).second)
+          r.fail(ports[j], pp, "this frontend address, port and protocol is already another service's");
+        sc.ports.push_back(spc);
+      }
+      if (const YAML::Node sel = n["selector"]) {
+        if (!sel.IsMap()) r.fail(sel, path + ".selector", "expected a mapping of labels");
+        for (const auto& kv : sel) sc.selector[kv.first.as<std::string>()] = r.str(kv.second, path + ".selector");
+      }
+      if (n["global"]) sc.global = r.boolean(n["global"], path + ".global");
+      if (n["shared"]) sc.shared = r.boolean(n["shared"], path + ".shared");
+      if (n["affinity"]) {
+        sc.affinity = r.str(n["affinity"], path + ".affinity");
+        if (sc.affinity == "none") sc.affinity.clear();
+        if (!sc.affinity.empty() && sc.affinity != "local" && sc.affinity != "remote")
+          r.fail(n["affinity"], path + ".affinity", fmt::format("'{}': expected local, remote or none", sc.affinity));
+      }
+      if (n["min_local_backends"]) sc.min_local_backends = static_cast<uint32_t>(r.uint(n["min_local_backends"], path + ".min_local_backends", 0, 1000000));
+      if (const YAML::Node w = n["cluster_weights"]) {
+        if (!w.IsMap()) r.fail(w, path + ".cluster_weights", "expected a mapping cluster: weight");
+        for (const auto& kv : w)
+          sc.cluster_weights[kv.first.as<std::string>()] = static_cast<uint32_t>(r.uint(kv.second, path + ".cluster_weights", 0, 100));
+      }
+      if (n["session_affinity"]) sc.session_affinity = r.boolean(n["session_affinity"], path + ".session_affinity");
+      if (n["session_affinity_timeout"]) sc.session_affinity_timeout = static_cast<uint32_t>(r.uint(n["session_affinity_timeout"], path + ".session_affinity_timeout", 1, 86400));
+      if (n["gateway"]) sc.gateway = r.boolean(n["gateway"], path + ".gateway");
+      c.services.push_back(std::move(sc));
+    }
   }
 
   if (const YAML::Node nodes = root["remote_nodes"]) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/tables/addr.h"
+#include "dataplane/stages/flow_state.h"
 #include "dataplane/tables/snapshot.h"
 
 namespace xdpmesh {
@@ -79,6 +80,36 @@ struct ClusterMeshConfig {
   uint32_t poll_interval_ms = 1000;     // config directory rescan
 };
 
+// A service of our cluster (Kubernetes' Service with Cilium's clustermesh
+// annotations). Local backends are the local endpoints its selector matches;
+// with global, backends of the same namespace/name from every remote
+// cluster that shares it are merged in.
+struct ServicePortConfig {
+  std::string name;  // matches the port name of remote clusters' records
+  uint16_t port = 0;
+  uint8_t proto = 6;
+  uint16_t target_port = 0;  // on local backends (default: port)
+};
+struct ServiceConfig {
+  std::string name, namespace_ = "default";
+  Ip4 frontend;  // ClusterIP
+  std::vector<ServicePortConfig> ports;
+  std::map<std::string, std::string> selector;
+  bool global = false;
+  bool shared = true;
+  std::string affinity;  // "", "local", "remote" (service.cilium.io/affinity)
+  uint32_t min_local_backends = 0;
+  std::map<std::string, uint32_t> cluster_weights;
+  bool session_affinity = false;
+  uint32_t session_affinity_timeout = 10800;
+  bool gateway = false;  // also on the uplink address, with source NAT
+};
+
+struct PolicyConfig {
+  std::string directory;
+  uint32_t poll_interval_ms = 1000;
+};
+
 enum class XdpModePref { auto_, native, skb };
 enum class BindModePref { auto_, copy, zero_copy };
 
@@ -104,6 +135,10 @@ struct Config {
   std::vector<PodInterfaceConfig> pods;
   std::vector<RemoteNodeConfig> remote_nodes;
   std::optional<ClusterMeshConfig> clustermesh;
+  FlowStateOptions conntrack;  // per worker
+  std::vector<ServiceConfig> services;
+  uint32_t maglev_table_size = 16381;
+  std::optional<PolicyConfig> policy;
 
   uint16_t effective_tunnel_port() const;
 };

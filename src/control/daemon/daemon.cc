@@ -144,12 +144,17 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
     }
     for (std::size_t i = 0; i < ports.size(); ++i)
       steering_->set_xsk(static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES + q), ports[i]->fd());
-    workers_.push_back(std::make_unique<Worker>(WorkerOptions{q}, std::move(umem), std::move(ports), *published_, *qsbr_));
+    WorkerOptions wo;
+    wo.id = q;
+    wo.flows = cfg_.conntrack;
+    workers_.push_back(std::make_unique<Worker>(wo, std::move(umem), std::move(ports), *published_, *qsbr_));
   }
   for (std::size_t i = 0; i < links_.size(); ++i)
     steering_->attach(i == 0 ? cfg_.uplink : cfg_.pods[i - 1].interface, links_[i].ifindex, cfg_.xdp_mode);
 
   resolve_next_hops();
+  services_ = std::make_unique<ServiceManager>(cfg_, facts_.node_ip);
+  load_policies(true);
   rebuild_now();
   api_ = std::make_unique<ApiServer>(io_, cfg_.api_socket);
   register_api();
@@ -185,6 +190,7 @@ void Daemon::start_clustermesh() {
     o.boot_id = read_boot_id();
     o.lease_ttl_seconds = cm.lease_ttl;
     o.heartbeat_interval = seconds(cm.heartbeat_interval);
+    o.services = services_->exported();
     std::vector<OwnEndpoint> eps;
     std::vector<std::pair<std::size_t, std::size_t>> where;  // own endpoint -> (pod, endpoint)
     for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
@@ -283,6 +289,7 @@ void Daemon::rebuild_now() {
   rebuild_pending_ = false;
   const auto t0 = std::chrono::steady_clock::now();
   auto snap = builder_->build(++version_, mesh_, mesh_.take_changes(), facts_);
+  refresh_services_and_policy(*snap);
   pacer_.record(std::chrono::steady_clock::now() - t0);  // the build, not the grace period
   const bool new_tunnels = snap->tunnels.size() > 0 && builder_->last_stats().rebuilt_tunnel_chunks > 0;
   if (!published_->publish(std::move(snap)))
@@ -368,6 +375,8 @@ int Daemon::run() {
   neighbor_events_ = std::make_unique<asio::posix::stream_descriptor>(io_, ::dup(neighbors_->event_fd()));
   watch_neighbors();
   drain_slow_path();
+  poll_policies();
+  poll_monitor();
   start_workers();  // workers inherit the blocked SIGINT/SIGTERM of main()
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <set>
 #include <thread>
@@ -21,7 +22,10 @@
 #include "control/netlink/neighbors.h"
 #include "control/netlink/pod_routes.h"
 #include "control/publish/publish_pacer.h"
+#include "control/policy/policy_compiler.h"
+#include "control/policy/policy_directory.h"
 #include "control/publish/snapshot_builder.h"
+#include "control/services/service_manager.h"
 #include "dataplane/tables/qsbr.h"
 #include "dataplane/worker/worker.h"
 
@@ -60,6 +64,22 @@ class Daemon {
   boost::json::object identities_json();
   bool healthy(std::vector<std::string>* problems);
 
+  // Services, policy, flows (daemon_services.cc).
+  void load_policies(bool initial);
+  void poll_policies();
+  void apply_policy_cidrs();
+  void refresh_services_and_policy(Snapshot& snap);
+  void poll_monitor();
+  std::vector<cilium::LabelSet> local_endpoint_labels() const;
+  boost::json::object service_list(const boost::json::object& req);
+  boost::json::object service_get(const boost::json::object& req);
+  boost::json::object lb_list(const boost::json::object& req);
+  boost::json::object ct_list(const boost::json::object& req);
+  boost::json::object policy_get(const boost::json::object& req);
+  boost::json::object policy_selectors(const boost::json::object& req);
+  boost::json::object monitor_poll(const boost::json::object& req);
+  boost::json::object explain(const boost::json::object& req);
+
   Config cfg_;
   MeshState mesh_;
   NodeFacts facts_;
@@ -86,6 +106,20 @@ class Daemon {
   std::unique_ptr<ClusterMesh> clustermesh_;
   std::shared_ptr<OwnState> own_state_;
   std::set<uint32_t> resolution_attempted_;
+
+  std::unique_ptr<ServiceManager> services_;
+  PolicySet policies_;
+  bool policy_loaded_ = false, policy_changed_ = true;
+  std::string policy_fingerprint_, policy_error_;
+  CompiledPolicy compiled_;
+  uint64_t compiled_identities_fp_ = 0;
+  uint64_t policy_revision_ = 0;
+  std::map<std::string, uint32_t> cidr_identities_;  // policy CIDR -> local-scope identity
+  boost::asio::steady_timer policy_timer_{io_};
+  boost::asio::steady_timer monitor_timer_{io_};
+  std::deque<std::pair<uint64_t, DropEvent>> monitor_events_;
+  uint64_t monitor_seq_ = 0;
+  std::chrono::steady_clock::time_point monitor_until_{};
   std::chrono::steady_clock::time_point last_slow_path_resolve_{};  // tunnel endpoints looked up once already
 };
 

@@ -19,6 +19,14 @@ void Daemon::register_api() {
   api_->on("ipcache.delete", [this](const json::object& r) { return ipcache_delete(r); });
   api_->on("clustermesh.status", [this](const json::object&) { return clustermesh_json(); });
   api_->on("identity.list", [this](const json::object&) { return identities_json(); });
+  api_->on("service.list", [this](const json::object& r) { return service_list(r); });
+  api_->on("service.get", [this](const json::object& r) { return service_get(r); });
+  api_->on("lb.list", [this](const json::object& r) { return lb_list(r); });
+  api_->on("ct.list", [this](const json::object& r) { return ct_list(r); });
+  api_->on("policy.get", [this](const json::object& r) { return policy_get(r); });
+  api_->on("policy.selectors", [this](const json::object& r) { return policy_selectors(r); });
+  api_->on("monitor.poll", [this](const json::object& r) { return monitor_poll(r); });
+  api_->on("explain", [this](const json::object& r) { return explain(r); });
 }
 
 json::object Daemon::status_json() {

@@ -264,6 +264,9 @@ awaitable<void> OwnState::publish_all(std::shared_ptr<etcd::Client> c) {
       co_await c->put("cilium/state/ip/v1/default/" + cilium::prefix_string(ip), cilium::encode_ip_identity_pair(p),
                       lease_);
     }
+  for (const cilium::ClusterService& svc : opts_.services)
+    co_await c->put("cilium/state/services/v1/" + opts_.cluster + "/" + svc.namespace_ + "/" + svc.name,
+                    cilium::encode_cluster_service(svc), lease_);
   // Canaries last: readers that wait for them then see complete prefixes.
   for (MeshPrefix p : kMeshPrefixes)
     co_await c->put(MeshPaths::canary_key(p, opts_.cluster, false), now_rfc3339());

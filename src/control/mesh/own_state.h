@@ -44,6 +44,9 @@ struct OwnStateOptions {
   int64_t lease_ttl_seconds = 900;
   std::chrono::milliseconds heartbeat_interval{60000};
   std::chrono::milliseconds backoff_initial{500}, backoff_max{30000};
+  // Our global shared services with their local backends, as the
+  // clustermesh-apiserver exports them (under the lease, like the rest).
+  std::vector<cilium::ClusterService> services;
 };
 
 // Allocates (or finds) the identity of a label set in a cluster's etcd.

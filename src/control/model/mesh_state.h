@@ -38,8 +38,9 @@ struct IpcacheValue {
 
 // Who set an ipcache entry. Lower rank wins when several set the same prefix:
 // the operator (api) over static config over what a cluster published for the
-// IP over what a node record implies (pod CIDR fallbacks).
-enum class IpcacheRank : uint8_t { api = 0, config = 1, cluster_ipcache = 2, cluster_node = 3 };
+// IP over what a node record implies (pod CIDR fallbacks) over the CIDR
+// identities policies create.
+enum class IpcacheRank : uint8_t { api = 0, config = 1, cluster_ipcache = 2, cluster_node = 3, policy_cidr = 4 };
 struct IpcacheOwner {
   IpcacheRank rank = IpcacheRank::config;
   std::string name;  // "" for api/config, the cluster name otherwise

@@ -28,7 +28,14 @@ namespace xdpmesh {
   X(arp_ignored, "ARP that is not a request for another address")                       \
   X(link_local_ignored, "multicast, broadcast or link-local traffic not forwarded (RS, MLD, DAD, DHCP, mDNS)")  \
   X(no_headroom, "frame has too little headroom to prepend headers")                     \
-  X(tx_ring_full, "AF_XDP tx ring of the output port had no room")
+  X(tx_ring_full, "AF_XDP tx ring of the output port had no room")                    \
+  X(policy_denied, "no policy rule allows this identity, protocol and port")            \
+  X(identity_unknown, "source identity unknown to the policy of an enforced endpoint")  \
+  X(no_service_backend, "service frontend without a usable backend")                   \
+  X(ct_full, "connection tracking table full: new flow refused")                       \
+  X(backend_gone, "flow to a backend that left its service (TCP reset sent)")          \
+  X(snat_ports_exhausted, "no free source port for a gateway flow")                    \
+  X(service_fragment, "IP fragment to a service frontend (no ports to balance on)")
 
 enum class DropReason : uint8_t {
 #define XDPMESH_X(name, help) name,

@@ -6,6 +6,7 @@
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/flow_hash.h"
 #include "dataplane/core/net_headers.h"
+#include "dataplane/stages/nat4.h"
 
 namespace xdpmesh {
 namespace {
@@ -23,6 +24,7 @@ struct Ctx {
   const Snapshot& s;
   WorkerCounters& c;
   NeighborRequests* neighbor_requests;
+  FlowState& fs;
   // Last ipcache answer of this batch (STYLE: cache before lookup).
   uint32_t last_dst4 = 0;
   const IpcacheEntry* last_entry4 = nullptr;
@@ -297,21 +299,164 @@ inline bool is_ipv4_link_scope(uint32_t daddr_be) {
   return (d >> 28) == 0xe || d == 0xffffffffu || (d >> 16) == 0xa9fe;
 }
 
-void pod_ipv4(Ctx& x, Packet& p) {
-  Ipv4Hdr* ip = parse_ipv4(x, p, p.data + kEth, p.len - kEth);
-  if (!ip) return;
-  if (is_ipv4_link_scope(ip->daddr)) return drop(x, p, DropReason::link_local_ignored);
-  const EndpointEntry* src = x.s.endpoints4.find(Ip4{ip->saddr});
-  if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
-  {
-    const uint32_t hl4 = (ip->ver_ihl & 0x0f) * 4u;
-    const uint32_t l4_len = ntoh16(ip->tot_len) - hl4;
-    if ((ip->frag_off & hton16(kIpv4FragMask)) == 0)
-      finish_offloaded_checksum(reinterpret_cast<uint8_t*>(ip) + hl4, l4_len, ip->protocol,
-                                csum::pseudo_v4(ip->saddr, ip->daddr, ip->protocol, static_cast<uint16_t>(l4_len)));
-  }
-  if (const EndpointEntry* dst = x.s.endpoints4.find(Ip4{ip->daddr})) return deliver_ipv4(x, p, ip, *dst);
+// ---- stateful forwarding: conntrack, services, policy --------------------------
 
+
+// The L4 facts of one IPv4 packet that conntrack, services and policy need.
+struct L4v4 {
+  CtTuple<Ip4> t;
+  uint8_t* l4 = nullptr;     // null for non-first fragments
+  uint32_t l4_len = 0;
+  uint8_t tcp_flags = 0;
+  bool icmp_error = false;   // destination unreachable, time exceeded, parameter problem
+};
+
+// Fills f; false (dropped) when a first fragment is too short for its L4 header.
+inline bool parse_l4_v4(Ctx& x, Packet& p, Ipv4Hdr* ip, L4v4& f) {
+  const uint32_t hl = (ip->ver_ihl & 0x0f) * 4u;
+  f.t = CtTuple<Ip4>{Ip4{ip->saddr}, Ip4{ip->daddr}, 0, 0, ip->protocol};
+  if ((ip->frag_off & hton16(0x1fff)) != 0) return true;  // later fragment: no ports
+  uint8_t* l4 = reinterpret_cast<uint8_t*>(ip) + hl;
+  const uint32_t l4_len = ntoh16(ip->tot_len) - hl;
+  const bool more_frags = ip->frag_off & hton16(0x2000);
+  f.l4 = l4;
+  f.l4_len = l4_len;
+  switch (ip->protocol) {
+    case kProtoTcp:
+      if (l4_len < 20) return drop(x, p, DropReason::malformed_l4), false;
+      std::memcpy(&f.t.sport, l4, 2);
+      std::memcpy(&f.t.dport, l4 + 2, 2);
+      f.tcp_flags = l4[13];
+      break;
+    case kProtoUdp:
+      if (l4_len < sizeof(UdpHdr)) return drop(x, p, DropReason::malformed_l4), false;
+      std::memcpy(&f.t.sport, l4, 2);
+      std::memcpy(&f.t.dport, l4 + 2, 2);
+      break;
+    case kProtoIcmp:
+      if (l4_len < sizeof(IcmpHdr)) return drop(x, p, DropReason::malformed_l4), false;
+      if (l4[0] == 8 || l4[0] == 0) {  // echo: both directions carry the identifier
+        std::memcpy(&f.t.sport, l4 + 4, 2);
+        f.t.dport = f.t.sport;
+      } else if ((l4[0] == 3 || l4[0] == 11 || l4[0] == 12) && !more_frags) {
+        f.icmp_error = true;
+      }
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+inline void drop_event(Ctx& x, const Packet& p, DropReason r, const CtTuple<Ip4>& t, uint32_t src_id, uint32_t dst_id,
+                       uint32_t rule = kNoRule) {
+  if (!x.fs.monitor.load(std::memory_order_relaxed)) return;
+  DropEvent e;
+  e.reason = r;
+  e.proto = t.proto;
+  e.in_port = p.in_port;
+  e.src_identity = src_id;
+  e.dst_identity = dst_id;
+  std::memcpy(e.saddr, &t.saddr.be, 4);
+  std::memcpy(e.daddr, &t.daddr.be, 4);
+  e.sport = ntoh16(t.sport);
+  e.dport = ntoh16(t.dport);
+  e.rule = rule;
+  if (!x.fs.events.push(e)) x.c.drop_events_lost.add();
+}
+
+inline void drop_flow(Ctx& x, Packet& p, DropReason r, const CtTuple<Ip4>& t, uint32_t src_id, uint32_t dst_id,
+                      uint32_t rule = kNoRule) {
+  drop(x, p, r);
+  drop_event(x, p, r, t, src_id, dst_id, rule);
+}
+
+// Policy between two identities for one packet; false = dropped (counted, event).
+inline bool policy_allows(Ctx& x, Packet& p, uint32_t subject, uint32_t peer, PolicyDirection d,
+                          const CtTuple<Ip4>& t) {
+  const PolicyTable* pol = x.s.policy.get();
+  if (!pol || !pol->any_enforced()) return true;
+  const PolicyVerdict v = pol->check(subject, peer, d, t.proto, ntoh16(t.dport));
+  if (v.allowed) {
+    if (v.enforced) x.c.policy_allowed.add();
+    return true;
+  }
+  const DropReason r = d == PolicyDirection::ingress && !pol->knows(peer) ? DropReason::identity_unknown
+                                                                            : DropReason::policy_denied;
+  const bool egress = d == PolicyDirection::egress;
+  drop_flow(x, p, r, t, egress ? subject : peer, egress ? peer : subject);
+  return false;
+}
+
+// Identity of an IPv4 destination or source outside this node (world when unknown).
+inline uint32_t identity_of4(Ctx& x, uint32_t addr_be) {
+  if (const EndpointEntry* ep = x.s.endpoints4.find(Ip4{addr_be})) return ep->identity;
+  const IpcacheEntry* e = x.s.ipcache4.lookup(Ip4{addr_be});
+  return e ? e->identity : kIdentityWorldId;
+}
+
+// Turns the frame into a TCP RST|ACK toward the sender of the segment, from
+// the address it was sent to (the service frontend): the client learns at
+// once that its connection is gone instead of retransmitting into the void.
+void tcp_reset4(Ctx& x, Packet& p, const L4v4& f, uint32_t from_be, uint16_t from_port) {
+  const uint8_t* tcp_in = f.l4;
+  uint32_t seq_in, ack_in;
+  std::memcpy(&seq_in, tcp_in + 4, 4);
+  std::memcpy(&ack_in, tcp_in + 8, 4);
+  const uint32_t hl = (p.data[kEth] & 0x0f) * 4u;
+  const uint32_t payload = f.l4_len - ((tcp_in[12] >> 4) * 4u);
+  uint32_t seg_len = payload + ((f.tcp_flags & 0x02) ? 1 : 0) + ((f.tcp_flags & 0x01) ? 1 : 0);
+  (void)hl;
+  auto* eth = reinterpret_cast<EthHdr*>(p.data);
+  uint8_t mac[6];
+  std::memcpy(mac, eth->src, 6);
+  std::memcpy(eth->dst, mac, 6);
+  std::memcpy(eth->src, x.s.ports[p.in_port].mac, 6);
+  auto* ip = reinterpret_cast<Ipv4Hdr*>(p.data + kEth);
+  const uint32_t client = f.t.saddr.be;
+  *ip = Ipv4Hdr{0x45, 0, hton16(40), 0, hton16(kIpv4DontFragment), 64, kProtoTcp, 0, from_be, client};
+  ip->check = csum::compute(ip, sizeof(Ipv4Hdr));
+  uint8_t* tcp = p.data + kEth + sizeof(Ipv4Hdr);
+  std::memset(tcp, 0, 20);
+  std::memcpy(tcp, &from_port, 2);
+  std::memcpy(tcp + 2, &f.t.sport, 2);
+  // RFC 793 reset generation: with ACK, seq = their ack; always ack what they sent.
+  const uint32_t seq = (f.tcp_flags & 0x10) ? ack_in : 0;
+  const uint32_t ack = hton32(ntoh32(seq_in) + seg_len);
+  std::memcpy(tcp + 4, &seq, 4);
+  std::memcpy(tcp + 8, &ack, 4);
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x14;  // RST | ACK
+  const uint16_t check = csum::compute(tcp, 20, csum::pseudo_v4(from_be, client, kProtoTcp, 20));
+  std::memcpy(tcp + 16, &check, 2);
+  p.len = kEth + 40;
+  p.out_port = p.in_port;
+  x.c.tcp_resets_sent.add();
+}
+
+// Chooses the backend of a new flow: the client's remembered one under session
+// affinity, else the Maglev table entry of the flow's hash.
+inline const LbBackend* pick_backend(Ctx& x, const ServiceLb& svc, const CtTuple<Ip4>& t) {
+  if (svc.maglev.empty()) return nullptr;
+  if (svc.flags & kSvcSessionAffinity) {
+    if (AffinityCache::Entry* a = x.fs.affinity.find(t.saddr.be, svc.id, x.fs.now)) {
+      for (const LbBackend& b : svc.backends)
+        if (b.id == a->backend) {
+          a->expires = x.fs.now + svc.affinity_timeout;
+          return &b;
+        }
+    }
+    const LbBackend& b = svc.backends[svc.maglev[maglev_slot(hash_tuple(CtTuple<Ip4>{t.saddr, {}, 0, 0, 0}), svc.maglev.size())]];
+    x.fs.affinity.put(t.saddr.be, svc.id, b.id, x.fs.now + svc.affinity_timeout);
+    return &b;
+  }
+  return &svc.backends[svc.maglev[maglev_slot(hash_tuple(t), svc.maglev.size())]];
+}
+
+// Sends the (already translated) frame toward its destination: a local
+// endpoint, or the tunnel of the destination's node.
+void route4(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f, uint32_t src_identity) {
+  if (const EndpointEntry* dst = x.s.endpoints4.find(Ip4{ip->daddr})) return deliver_ipv4(x, p, ip, *dst);
   const IpcacheEntry* e;
   if (x.last_entry4 && x.last_dst4 == ip->daddr) {
     e = x.last_entry4;
@@ -327,11 +472,225 @@ void pod_ipv4(Ctx& x, Packet& p) {
     if (ip->frag_off & hton16(kIpv4DontFragment)) return icmp4_too_big(x, p, ip);
     return drop(x, p, DropReason::mtu_exceeded);
   }
-  const uint32_t hl = (ip->ver_ihl & 0x0f) * 4u;
-  const bool first_frag = (ip->frag_off & hton16(0x1fff)) == 0;
-  const uint8_t* l4 = reinterpret_cast<uint8_t*>(ip) + hl;
-  const uint16_t sport = inner_flow_port(l4, first_frag ? p.data + p.len : l4, ip->protocol, ip->saddr, ip->daddr);
-  encapsulate(x, p, *t, src->identity, sport);
+  const uint8_t* l4 = f.l4 ? f.l4 : reinterpret_cast<uint8_t*>(ip) + (ip->ver_ihl & 0x0f) * 4u;
+  const uint16_t sport = inner_flow_port(l4, f.l4 ? p.data + p.len : l4, ip->protocol, ip->saddr, ip->daddr);
+  encapsulate(x, p, *t, src_identity, sport);
+}
+
+// Sends a gateway flow's reply out of the uplink to the client's next hop.
+inline void to_gateway_client(Ctx& x, Packet& p, const CtEntry<Ip4>& e) {
+  auto* eth = reinterpret_cast<EthHdr*>(p.data);
+  std::memcpy(eth->dst, e.client_mac, 6);
+  std::memcpy(eth->src, x.s.ports[kUplinkPort].mac, 6);
+  p.out_port = kUplinkPort;
+}
+
+// Translates a reply of a tracked flow back (the service address becomes the
+// source again; a gateway flow's client becomes the destination).
+inline void reverse_translate(Ctx& x, Ipv4Hdr* ip, const L4v4& f, const CtEntry<Ip4>& e) {
+  if (!(e.flags & (kCtDnat | kCtSnat))) return;
+  nat4_rewrite(ip, f.l4, e.orig.daddr.be, e.orig.dport, e.orig.saddr.be, e.orig.sport);
+  x.c.rev_nat.add();
+}
+
+// An ICMP error about a tracked flow: translate the quoted packet and the
+// outer addresses back as for a reply, and let it through without policy
+// (it is related to an allowed flow). Returns false when it is not related.
+bool related_icmp4(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f) {
+  uint8_t* q = f.l4 + sizeof(IcmpHdr);
+  const uint32_t qlen = f.l4_len - sizeof(IcmpHdr);
+  if (qlen < sizeof(Ipv4Hdr) + 8) return false;
+  auto* qip = reinterpret_cast<Ipv4Hdr*>(q);
+  const uint32_t qhl = (qip->ver_ihl & 0x0f) * 4u;
+  if ((qip->ver_ihl >> 4) != 4 || qhl < sizeof(Ipv4Hdr) || qlen < qhl + 8) return false;
+  CtTuple<Ip4> qt{Ip4{qip->saddr}, Ip4{qip->daddr}, 0, 0, qip->protocol};
+  uint8_t* ql4 = q + qhl;
+  if (qip->protocol == kProtoTcp || qip->protocol == kProtoUdp) {
+    std::memcpy(&qt.sport, ql4, 2);
+    std::memcpy(&qt.dport, ql4 + 2, 2);
+  } else if (qip->protocol == kProtoIcmp && (ql4[0] == 8 || ql4[0] == 0)) {
+    std::memcpy(&qt.sport, ql4 + 4, 2);
+    qt.dport = qt.sport;
+  }
+  const auto hit = x.fs.ct4.lookup(qt.reversed(), x.fs.now);
+  if (!hit.entry) return false;
+  const CtEntry<Ip4>& e = *hit.entry;
+  if (hit.dir == CtDir::reply && (e.flags & (kCtDnat | kCtSnat))) {
+    // The quoted packet left as e.xlat; show the client what it sent (e.orig).
+    qip->saddr = e.orig.saddr.be;
+    qip->daddr = e.orig.daddr.be;
+    if (qip->protocol == kProtoTcp || qip->protocol == kProtoUdp) {
+      std::memcpy(ql4, &e.orig.sport, 2);
+      std::memcpy(ql4 + 2, &e.orig.dport, 2);
+    }
+    qip->check = 0;
+    qip->check = csum::compute(qip, qhl);
+    const uint32_t outer_src = ip->saddr == e.xlat.daddr.be ? e.orig.daddr.be : ip->saddr;
+    nat4_rewrite(ip, nullptr, outer_src, 0, e.orig.saddr.be, 0);
+    auto* icmp = reinterpret_cast<IcmpHdr*>(f.l4);
+    icmp->check = 0;
+    icmp->check = csum::compute(f.l4, f.l4_len);
+    x.c.rev_nat.add();
+    if (e.flags & kCtGateway) {
+      x.c.icmp_related.add();
+      return to_gateway_client(x, p, e), true;
+    }
+  }
+  x.c.icmp_related.add();
+  const uint32_t id = x.s.endpoints4.find(Ip4{ip->saddr}) ? x.s.endpoints4.find(Ip4{ip->saddr})->identity
+                                                           : kIdentityRemoteNodeId;
+  route4(x, p, ip, f, id);
+  return true;
+}
+
+// A frame from a local pod: conntrack, service translation, egress policy
+// (and the local destination's ingress policy), then delivery or the tunnel.
+void pod_ipv4(Ctx& x, Packet& p) {
+  Ipv4Hdr* ip = parse_ipv4(x, p, p.data + kEth, p.len - kEth);
+  if (!ip) return;
+  if (is_ipv4_link_scope(ip->daddr)) return drop(x, p, DropReason::link_local_ignored);
+  const EndpointEntry* src = x.s.endpoints4.find(Ip4{ip->saddr});
+  if (!src || src->port != p.in_port) return drop(x, p, DropReason::src_not_endpoint);
+  {
+    const uint32_t hl4 = (ip->ver_ihl & 0x0f) * 4u;
+    const uint32_t l4_len = ntoh16(ip->tot_len) - hl4;
+    if ((ip->frag_off & hton16(kIpv4FragMask)) == 0)
+      finish_offloaded_checksum(reinterpret_cast<uint8_t*>(ip) + hl4, l4_len, ip->protocol,
+                                csum::pseudo_v4(ip->saddr, ip->daddr, ip->protocol, static_cast<uint16_t>(l4_len)));
+  }
+  L4v4 f;
+  if (!parse_l4_v4(x, p, ip, f)) return;
+  if (f.icmp_error && related_icmp4(x, p, ip, f)) return;
+
+  auto hit = x.fs.ct4.lookup(f.t, x.fs.now);
+  CtEntry<Ip4>* e = hit.entry;
+  if (e && hit.dir == CtDir::reply) {
+    // A reply of a flow we let in (or of a local service flow): no policy.
+    x.c.ct_replies.add();
+    x.fs.ct4.touch(*e, CtDir::reply, f.tcp_flags, x.fs.now);
+    reverse_translate(x, ip, f, *e);
+    if (e->flags & kCtGateway) return to_gateway_client(x, p, *e);
+    return route4(x, p, ip, f, src->identity);
+  }
+  if (e) {
+    if ((e->flags & kCtDnat) && !x.s.services.backend_alive(e->backend, e->xlat.daddr.be, e->xlat.dport)) {
+      // Its backend left the service (a lost cluster, a deleted pod): reset
+      // TCP; let a UDP flow be balanced again onto a surviving backend.
+      x.fs.ct4.erase(*e);
+      e = nullptr;
+      if (f.t.proto == kProtoTcp) {
+        drop_event(x, p, DropReason::backend_gone, f.t, src->identity, 0);
+        x.c.drop(DropReason::backend_gone);
+        return tcp_reset4(x, p, f, f.t.daddr.be, f.t.dport);
+      }
+    } else if ((f.tcp_flags & 0x02) && !(f.tcp_flags & 0x10) && e->state == CtState::closing) {
+      x.fs.ct4.erase(*e);  // a new connection reusing the tuple of a closed one
+      e = nullptr;
+    }
+  }
+  if (e) {
+    x.c.ct_hits.add();
+    if (!policy_allows(x, p, src->identity, e->dst_identity, PolicyDirection::egress, e->xlat)) return;
+    if (const EndpointEntry* d = x.s.endpoints4.find(e->xlat.daddr))
+      if (!policy_allows(x, p, d->identity, src->identity, PolicyDirection::ingress, e->xlat)) return;
+    x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
+    if (e->flags & kCtDnat) {
+      nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
+      x.c.dnat.add();
+    }
+    return route4(x, p, ip, f, src->identity);
+  }
+
+  // A new flow.
+  CtTuple<Ip4> xlat = f.t;
+  const ServiceLb* svc = nullptr;
+  const LbBackend* backend = nullptr;
+  if (f.t.proto == kProtoTcp || f.t.proto == kProtoUdp) {
+    // (A later fragment carries no ports: it cannot be balanced and is routed as addressed.)
+    if (f.l4 && (svc = x.s.services.find(ip->daddr, f.t.dport, f.t.proto))) {
+      backend = pick_backend(x, *svc, f.t);
+      if (!backend) return drop_flow(x, p, DropReason::no_service_backend, f.t, src->identity, 0);
+      xlat.daddr = Ip4{backend->ip_be};
+      xlat.dport = backend->port_be;
+      x.c.lb_new_flows.add();
+    }
+  }
+  const EndpointEntry* local_dst = x.s.endpoints4.find(xlat.daddr);
+  const uint32_t dst_id = local_dst ? local_dst->identity : identity_of4(x, xlat.daddr.be);
+  if (!policy_allows(x, p, src->identity, dst_id, PolicyDirection::egress, xlat)) return;
+  if (local_dst && !policy_allows(x, p, local_dst->identity, src->identity, PolicyDirection::ingress, xlat)) return;
+  e = x.fs.ct4.create(f.t, xlat, x.fs.now);
+  if (!e) return drop_flow(x, p, DropReason::ct_full, f.t, src->identity, dst_id);
+  x.c.ct_created.add();
+  e->src_identity = src->identity;
+  e->dst_identity = dst_id;
+  if (svc) {
+    e->flags |= kCtDnat;
+    e->service = svc->id;
+    e->backend = backend->id;
+  }
+  x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
+  if (svc) {
+    nat4_rewrite(ip, f.l4, xlat.saddr.be, xlat.sport, xlat.daddr.be, xlat.dport);
+    x.c.dnat.add();
+  }
+  route4(x, p, ip, f, src->identity);
+}
+
+// IPv6 keeps the stateful part that policy needs (replies of allowed flows
+// pass); services are IPv4 only.
+struct L4v6 {
+  CtTuple<Ip6> t;
+  uint8_t tcp_flags = 0;
+};
+inline void parse_l4_v6(Ipv6Hdr* ip6, const Packet& p, L4v6& f) {
+  f.t = CtTuple<Ip6>{Ip6::from(ip6->saddr), Ip6::from(ip6->daddr), 0, 0, ip6->nexthdr};
+  const uint8_t* l4 = reinterpret_cast<uint8_t*>(ip6) + sizeof(Ipv6Hdr);
+  const uint32_t l4_len = static_cast<uint32_t>(p.data + p.len - l4);
+  if ((ip6->nexthdr == kProtoTcp && l4_len >= 20) || (ip6->nexthdr == kProtoUdp && l4_len >= 8)) {
+    std::memcpy(&f.t.sport, l4, 2);
+    std::memcpy(&f.t.dport, l4 + 2, 2);
+    if (ip6->nexthdr == kProtoTcp) f.tcp_flags = l4[13];
+  } else if (ip6->nexthdr == kProtoIcmpv6 && l4_len >= 8 && (l4[0] == 128 || l4[0] == 129)) {
+    std::memcpy(&f.t.sport, l4 + 4, 2);
+    f.t.dport = f.t.sport;
+  }
+}
+
+inline bool policy_allows6(Ctx& x, Packet& p, uint32_t subject, uint32_t peer, PolicyDirection d, const L4v6& f) {
+  const PolicyTable* pol = x.s.policy.get();
+  if (!pol || !pol->any_enforced()) return true;
+  const PolicyVerdict v = pol->check(subject, peer, d, f.t.proto, ntoh16(f.t.dport));
+  if (v.allowed) return true;
+  drop(x, p, d == PolicyDirection::ingress && !pol->knows(peer) ? DropReason::identity_unknown : DropReason::policy_denied);
+  return false;
+}
+
+// Conntrack + policy of an IPv6 packet between subject (local) and peer.
+// Returns false when dropped.
+inline bool stateful6(Ctx& x, Packet& p, Ipv6Hdr* ip6, uint32_t src_id, uint32_t dst_id,
+                      const EndpointEntry* local_src, const EndpointEntry* local_dst) {
+  const PolicyTable* pol = x.s.policy.get();
+  if (!pol || !pol->any_enforced()) return true;
+  L4v6 f;
+  parse_l4_v6(ip6, p, f);
+  auto hit = x.fs.ct6.lookup(f.t, x.fs.now);
+  if (hit.entry && hit.dir == CtDir::reply) {
+    x.fs.ct6.touch(*hit.entry, CtDir::reply, f.tcp_flags, x.fs.now);
+    return true;
+  }
+  if (local_src && !policy_allows6(x, p, local_src->identity, dst_id, PolicyDirection::egress, f)) return false;
+  if (local_dst && !policy_allows6(x, p, local_dst->identity, src_id, PolicyDirection::ingress, f)) return false;
+  CtEntry<Ip6>* e = hit.entry;
+  if (!e) {
+    e = x.fs.ct6.create(f.t, f.t, x.fs.now);
+    if (!e) return drop(x, p, DropReason::ct_full), false;
+    e->src_identity = src_id;
+    e->dst_identity = dst_id;
+    x.c.ct_created.add();
+  }
+  x.fs.ct6.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
+  return true;
 }
 
 inline bool is_ipv6_control(const Ipv6Hdr* ip6) {
@@ -355,8 +714,12 @@ void pod_ipv6(Ctx& x, Packet& p) {
                               csum::pseudo_v6(ip6->saddr, ip6->daddr, ip6->nexthdr, l4_len));
   }
   const Ip6 dst = Ip6::from(ip6->daddr);
-  if (const EndpointEntry* ep = x.s.endpoints6.find(dst)) return deliver_ipv6(x, p, ip6, *ep);
-  const Tunnel* t = tunnel_of(x, p, x.s.ipcache6.lookup(dst));
+  const EndpointEntry* ep = x.s.endpoints6.find(dst);
+  const IpcacheEntry* ic = ep ? nullptr : x.s.ipcache6.lookup(dst);
+  const uint32_t dst_id = ep ? ep->identity : ic ? ic->identity : kIdentityWorldId;
+  if (!stateful6(x, p, ip6, src->identity, dst_id, src, ep)) return;
+  if (ep) return deliver_ipv6(x, p, ip6, *ep);
+  const Tunnel* t = tunnel_of(x, p, ic);
   if (!t) return;
   if (sizeof(Ipv6Hdr) + ntoh16(ip6->payload_len) > x.s.inner_mtu) return icmp6_too_big(x, p, ip6);
   const uint8_t* l4 = reinterpret_cast<uint8_t*>(ip6) + sizeof(Ipv6Hdr);
@@ -374,22 +737,67 @@ void from_pod(Ctx& x, Packet& p) {
   }
 }
 
+// An IPv4 packet arriving from outside this node (decapsulated, or natively
+// routed on the uplink) for a local endpoint or a tracked flow's reply.
+// src_identity: from the tunnel header; 0 = look the source up in the ipcache.
+void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
+  L4v4 f;
+  if (!parse_l4_v4(x, p, ip, f)) return;
+  if (f.icmp_error && related_icmp4(x, p, ip, f)) return;
+  auto hit = x.fs.ct4.lookup(f.t, x.fs.now);
+  CtEntry<Ip4>* e = hit.entry;
+  if (e && hit.dir == CtDir::reply) {
+    x.c.ct_replies.add();
+    x.fs.ct4.touch(*e, CtDir::reply, f.tcp_flags, x.fs.now);
+    reverse_translate(x, ip, f, *e);
+    if (e->flags & kCtGateway) return to_gateway_client(x, p, *e);
+    const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
+    if (!ep) return drop(x, p, DropReason::no_local_endpoint);
+    return deliver_ipv4(x, p, ip, *ep);
+  }
+  const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
+  if (!ep) return drop(x, p, DropReason::no_local_endpoint);
+  const uint32_t peer = src_identity ? src_identity : identity_of4(x, ip->saddr);
+  if (!policy_allows(x, p, ep->identity, peer, PolicyDirection::ingress, f.t)) return;
+  const PolicyTable* pol = x.s.policy.get();
+  if (pol && pol->any_enforced()) {
+    // Track only where policy may need it for the replies; otherwise the
+    // table would fill with flows nothing ever looks up.
+    if (!e) {
+      e = x.fs.ct4.create(f.t, f.t, x.fs.now);
+      if (!e) return drop_flow(x, p, DropReason::ct_full, f.t, peer, ep->identity);
+      x.c.ct_created.add();
+      e->src_identity = peer;
+      e->dst_identity = ep->identity;
+    }
+  }
+  if (e) {
+    x.c.ct_hits.add();
+    x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
+  }
+  deliver_ipv4(x, p, ip, *ep);
+}
+
 // Delivers a (decapsulated or natively routed) frame to a local endpoint.
-void deliver_inner(Ctx& x, Packet& p) {
+void deliver_inner(Ctx& x, Packet& p, uint32_t src_identity) {
   if (p.len < kEth) return drop(x, p, DropReason::malformed_eth);
   switch (load_be16(p.data + 12)) {
     case kEthIpv4: {
       Ipv4Hdr* ip = parse_ipv4<false>(x, p, p.data + kEth, p.len - kEth);
       if (!ip) return;
-      const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
-      if (!ep) return drop(x, p, DropReason::no_local_endpoint);
-      return deliver_ipv4(x, p, ip, *ep);
+      return inbound_ipv4(x, p, ip, src_identity);
     }
     case kEthIpv6: {
       Ipv6Hdr* ip6 = parse_ipv6(x, p, p.data + kEth, p.len - kEth);
       if (!ip6) return;
       const EndpointEntry* ep = x.s.endpoints6.find(Ip6::from(ip6->daddr));
       if (!ep) return drop(x, p, DropReason::no_local_endpoint);
+      uint32_t peer = src_identity;
+      if (!peer) {
+        const IpcacheEntry* ic = x.s.ipcache6.lookup(Ip6::from(ip6->saddr));
+        peer = ic ? ic->identity : kIdentityWorldId;
+      }
+      if (!stateful6(x, p, ip6, peer, ep->identity, nullptr, ep)) return;
       return deliver_ipv6(x, p, ip6, *ep);
     }
     default: return drop(x, p, DropReason::unsupported_ethertype);
@@ -418,7 +826,63 @@ void decapsulate(Ctx& x, Packet& p, uint32_t udp_off) {
   p.data += inner_off;
   p.len = udp_len - (sizeof(UdpHdr) + sizeof(VxlanHdr) + opt_len);
   x.c.decapsulated.add();
-  deliver_inner(x, p);
+  deliver_inner(x, p, identity);
+}
+
+// A client outside the mesh connects to a service exposed on the uplink
+// address: balance it like a ClusterIP flow and take the node's address and a
+// free port as the source, so the backend's replies come back through us.
+void gateway_in(Ctx& x, Packet& p, Ipv4Hdr* ip, const ServiceLb& svc) {
+  L4v4 f;
+  if (!parse_l4_v4(x, p, ip, f)) return;
+  if (!f.l4) return drop(x, p, DropReason::service_fragment);
+  auto hit = x.fs.ct4.lookup(f.t, x.fs.now);
+  CtEntry<Ip4>* e = hit.entry;
+  if (e && hit.dir == CtDir::orig &&
+      !x.s.services.backend_alive(e->backend, e->xlat.daddr.be, e->xlat.dport)) {
+    x.fs.ct4.erase(*e);
+    e = nullptr;
+    if (f.t.proto == kProtoTcp) {
+      x.c.drop(DropReason::backend_gone);
+      return tcp_reset4(x, p, f, f.t.daddr.be, f.t.dport);
+    }
+  }
+  if (!e) {
+    const LbBackend* b = pick_backend(x, svc, f.t);
+    if (!b) return drop_flow(x, p, DropReason::no_service_backend, f.t, kIdentityWorldId, 0);
+    CtTuple<Ip4> xlat{Ip4{x.s.node_ip_be}, Ip4{b->ip_be}, 0, b->port_be, f.t.proto};
+    const uint32_t range = static_cast<uint32_t>(x.s.snat_port_max - x.s.snat_port_min) + 1;
+    bool found = false;
+    for (int tries = 0; tries < 64 && !found; ++tries) {
+      const uint16_t port = static_cast<uint16_t>(x.s.snat_port_min + (x.fs.next_snat_port++ % range));
+      xlat.sport = hton16(port);
+      found = x.fs.ct4.lookup(xlat.reversed(), x.fs.now).entry == nullptr;
+    }
+    if (!found) return drop_flow(x, p, DropReason::snat_ports_exhausted, f.t, kIdentityWorldId, 0);
+    const uint32_t dst_id = identity_of4(x, b->ip_be);
+    if (const EndpointEntry* d = x.s.endpoints4.find(xlat.daddr))
+      if (!policy_allows(x, p, d->identity, kIdentityWorldId, PolicyDirection::ingress, xlat)) return;
+    e = x.fs.ct4.create(f.t, xlat, x.fs.now);
+    if (!e) return drop_flow(x, p, DropReason::ct_full, f.t, kIdentityWorldId, dst_id);
+    x.c.ct_created.add();
+    x.c.lb_new_flows.add();
+    e->flags |= kCtDnat | kCtSnat | kCtGateway;
+    e->service = svc.id;
+    e->backend = b->id;
+    e->src_identity = kIdentityWorldId;
+    e->dst_identity = dst_id;
+    std::memcpy(e->client_mac, p.data + 6, 6);
+  } else if (hit.dir == CtDir::reply) {
+    return drop(x, p, DropReason::not_for_us);
+  } else {
+    x.c.ct_hits.add();
+  }
+  x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
+  nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
+  x.c.dnat.add();
+  x.c.snat.add();
+  // The flow now comes from this node: remote-node is what peers see (never host on the wire).
+  route4(x, p, ip, f, kIdentityRemoteNodeId);
 }
 
 void from_uplink(Ctx& x, Packet& p) {
@@ -435,13 +899,20 @@ void from_uplink(Ctx& x, Packet& p) {
       if (dport == x.s.tunnel_port_be) return decapsulate(x, p, kEth + hl);
       if (dport == x.s.other_port_be) return drop(x, p, DropReason::wrong_tunnel_port);
     }
-    if (x.s.endpoints4.find(Ip4{ip->daddr})) return deliver_inner(x, p);
+    if ((ip->protocol == kProtoTcp || ip->protocol == kProtoUdp) && x.s.services.frontends.size() &&
+        p.len >= kEth + hl + 4) {
+      uint16_t dport;
+      std::memcpy(&dport, p.data + kEth + hl + 2, 2);
+      const ServiceLb* svc = x.s.services.find(ip->daddr, dport, ip->protocol);
+      if (svc && (svc->flags & kSvcGateway)) return gateway_in(x, p, ip, *svc);
+    }
+    if (x.s.endpoints4.find(Ip4{ip->daddr})) return inbound_ipv4(x, p, ip, 0);
     return drop(x, p, DropReason::not_for_us);
   }
   if (type == kEthIpv6) {
     Ipv6Hdr* ip6 = parse_ipv6(x, p, p.data + kEth, p.len - kEth);
     if (!ip6) return;
-    if (x.s.endpoints6.find(Ip6::from(ip6->daddr))) return deliver_inner(x, p);
+    if (x.s.endpoints6.find(Ip6::from(ip6->daddr))) return deliver_inner(x, p, 0);
     return drop(x, p, DropReason::not_for_us);
   }
   drop(x, p, DropReason::unsupported_ethertype);
@@ -450,8 +921,8 @@ void from_uplink(Ctx& x, Packet& p) {
 }  // namespace
 
 void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters& counters,
-                  NeighborRequests* neighbor_requests) {
-  Ctx x{snap, counters, neighbor_requests};
+                  NeighborRequests* neighbor_requests, FlowState& flows) {
+  Ctx x{snap, counters, neighbor_requests, flows};
   if (n == 0) return;
   const bool uplink = pkts[0].in_port == kUplinkPort;
   for (uint32_t i = 0; i < n; ++i) {
@@ -463,6 +934,8 @@ void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters
     else
       from_pod(x, p);
   }
+  flows.ct4.sweep(flows.now, 16);
+  flows.ct6.sweep(flows.now, 4);
 }
 
 }  // namespace xdpmesh

@@ -1,6 +1,7 @@
 // The forwarding pipeline over one batch of frames from one input port:
-// ARP/ND answers, local delivery, VXLAN/Geneve encapsulation toward remote
-// nodes, decapsulation from the uplink, ICMP too-big errors. Frames are
+// ARP/ND answers, conntrack, service DNAT and reverse NAT (with gateway
+// SNAT), identity policy at egress and ingress, local delivery, VXLAN/Geneve
+// encapsulation toward remote nodes, decapsulation, ICMP too-big errors. Frames are
 // rewritten in place (headers are prepended into the frame's headroom).
 // Threading: worker-local; reads an immutable Snapshot.
 #pragma once
@@ -8,6 +9,7 @@
 #include <cstdint>
 
 #include "dataplane/core/drop_reason.h"
+#include "dataplane/stages/flow_state.h"
 #include "dataplane/stats/counters.h"
 #include "dataplane/tables/snapshot.h"
 #include "dataplane/tables/spsc_ring.h"
@@ -32,8 +34,9 @@ using NeighborRequests = SpscRing<uint32_t, 256>;
 
 // Runs every packet of the batch through the pipeline. Sets out_port (and for
 // drops the reason, already counted); data/len/headroom reflect any rewrite.
-// All packets of one call come from the same input port.
+// All packets of one call come from the same input port. flows is the
+// worker's own state; the caller sets flows.now (seconds) before the call.
 void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters& counters,
-                  NeighborRequests* neighbor_requests);
+                  NeighborRequests* neighbor_requests, FlowState& flows);
 
 }  // namespace xdpmesh

@@ -27,6 +27,8 @@ struct alignas(64) WorkerCounters {
   Counter arp_replies, nd_replies, icmp_errors_sent;
   Counter slow_path_requests, slow_path_full;
   Counter polls_idle, wakeups;
+  Counter ct_created, ct_hits, ct_replies, dnat, rev_nat, snat, lb_new_flows, tcp_resets_sent, icmp_related;
+  Counter policy_allowed, drop_events_lost;
   std::array<Counter, kDropReasonCount> drops;
   std::array<Counter, kMaxPorts> port_rx, port_tx;
 

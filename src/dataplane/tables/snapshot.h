@@ -10,6 +10,8 @@
 #include "dataplane/core/net_headers.h"
 #include "dataplane/tables/addr.h"
 #include "dataplane/tables/flat_map.h"
+#include "dataplane/tables/policy_table.h"
+#include "dataplane/tables/service_table.h"
 #include "dataplane/tables/sharded_prefix_table.h"
 #include "dataplane/tables/tunnel_table.h"
 
@@ -20,6 +22,10 @@ enum class PortRole : uint8_t { uplink, pod };
 
 inline constexpr uint16_t kUplinkPort = 0;     // port index 0 is always the uplink
 inline constexpr uint32_t kNoTunnel = UINT32_MAX;
+// Reserved identities the engine itself uses (Cilium's numbering).
+inline constexpr uint32_t kIdentityHostId = 1;
+inline constexpr uint32_t kIdentityWorldId = 2;
+inline constexpr uint32_t kIdentityRemoteNodeId = 6;
 
 // A local endpoint (pod): where to deliver and what it is.
 struct EndpointEntry {
@@ -58,6 +64,10 @@ struct Snapshot {
   ShardedPrefixTable<Ip4, IpcacheEntry> ipcache4;
   ShardedPrefixTable<Ip6, IpcacheEntry> ipcache6;
   TunnelTable tunnels;
+
+  ServiceTable services;
+  std::shared_ptr<const PolicyTable> policy;  // null: nothing enforced
+  uint16_t snat_port_min = 32768, snat_port_max = 60999;  // gateway source ports (host order)
 };
 
 }  // namespace xdpmesh

@@ -3,14 +3,17 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <cerrno>
+#include <thread>
 
 namespace xdpmesh {
 
 Worker::Worker(WorkerOptions opts, std::unique_ptr<Umem> umem, std::vector<std::unique_ptr<XskPort>> ports,
                const Published<Snapshot>& snapshot, Qsbr& qsbr)
     : opts_(opts), umem_(std::move(umem)), ports_(std::move(ports)), snapshot_(snapshot), qsbr_(qsbr),
-      tx_stage_(ports_.size()) {
+      flows_(std::make_unique<FlowState>(opts.flows)), tx_stage_(ports_.size()) {
   for (auto& p : ports_) refill(*p);
 }
 
@@ -69,7 +72,10 @@ uint32_t Worker::poll_port(uint16_t port_index, const Snapshot& snap) {
   counters_.rx_bytes.add(bytes);
   counters_.port_rx[port_index].add(n);
 
-  run_pipeline(snap, batch_, n, counters_, &neighbor_requests_);
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO, no syscall: seconds are all conntrack needs
+  flows_->now = static_cast<uint32_t>(ts.tv_sec);
+  run_pipeline(snap, batch_, n, counters_, &neighbor_requests_, *flows_);
 
   for (uint32_t i = 0; i < n; ++i) {
     Packet& p = batch_[i];
@@ -147,11 +153,54 @@ void Worker::sleep_until_traffic() {
   if (rc > 0) counters_.wakeups.add();
 }
 
+void Worker::serve_dump() {
+  DumpRequest* r = dump_request_.exchange(nullptr, std::memory_order_acquire);
+  if (!r) return;
+  FlowDump& d = *r->out;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  d.now = static_cast<uint32_t>(ts.tv_sec);
+  flows_->ct4.for_each([&](const CtEntry<Ip4>& e) {
+    if (d.flows4.size() < r->max) d.flows4.push_back(e);
+  });
+  flows_->ct6.for_each([&](const CtEntry<Ip6>& e) {
+    if (d.flows6.size() < r->max) d.flows6.push_back(e);
+  });
+  d.size4 = flows_->ct4.size();
+  d.size6 = flows_->ct6.size();
+  d.capacity4 = flows_->ct4.capacity();
+  d.capacity6 = flows_->ct6.capacity();
+  d.created = flows_->ct4.created_total() + flows_->ct6.created_total();
+  d.expired = flows_->ct4.expired_total() + flows_->ct6.expired_total();
+  r->done.store(true, std::memory_order_release);
+}
+
+bool Worker::dump_flows(FlowDump& out, std::size_t max_flows, std::chrono::milliseconds timeout) {
+  auto req = std::make_shared<DumpRequest>();
+  req->out = &out;
+  req->max = max_flows;
+  DumpRequest* expected = nullptr;
+  if (!dump_request_.compare_exchange_strong(expected, req.get())) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!req->done.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      // Withdraw the request unless the worker already took it; if it did, wait for it.
+      DumpRequest* mine = req.get();
+      if (dump_request_.compare_exchange_strong(mine, nullptr)) return false;
+      while (!req->done.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
 void Worker::run() {
   uint32_t idle = 0;
   qsbr_.go_online(opts_.id);
   while (!stop_.load(std::memory_order_relaxed)) {
     qsbr_.report_quiescent(opts_.id);
+    if (dump_request_.load(std::memory_order_relaxed)) serve_dump();
     const Snapshot* snap = snapshot_.load();
     uint32_t work = 0;
     for (uint16_t pi = 0; pi < ports_.size(); ++pi) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -20,6 +21,7 @@ namespace xdpmesh {
 
 struct WorkerOptions {
   uint32_t id = 0;
+  FlowStateOptions flows;
   uint32_t spin_iterations = 2000;  // empty polls before sleeping
   int sleep_timeout_ms = 100;       // upper bound of one sleep (stop flag checked after)
 };
@@ -34,6 +36,17 @@ class alignas(64) Worker {
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
 
   const WorkerCounters& counters() const { return counters_; }
+  FlowState& flows() { return *flows_; }  // events and monitor flag only, from other threads
+
+  // A copy of the worker's IPv4 flows, taken by the worker between batches
+  // (the table is the worker's alone). Blocks the caller up to timeout.
+  struct FlowDump {
+    std::vector<CtEntry<Ip4>> flows4;
+    std::vector<CtEntry<Ip6>> flows6;
+    uint32_t now = 0, size4 = 0, size6 = 0, capacity4 = 0, capacity6 = 0;
+    uint64_t created = 0, expired = 0;
+  };
+  bool dump_flows(FlowDump& out, std::size_t max_flows, std::chrono::milliseconds timeout);
   NeighborRequests& neighbor_requests() { return neighbor_requests_; }
   const std::vector<std::unique_ptr<XskPort>>& ports() const { return ports_; }
   uint32_t id() const { return opts_.id; }
@@ -46,6 +59,7 @@ class alignas(64) Worker {
   bool kick_tx(XskPort& port);  // true when the kernel took frames
   static uint32_t tx_pending(XskPort& port);
   void sleep_until_traffic();
+  void serve_dump();
 
   WorkerOptions opts_;
   std::unique_ptr<Umem> umem_;
@@ -55,6 +69,13 @@ class alignas(64) Worker {
   std::atomic<bool> stop_{false};
 
   WorkerCounters counters_;
+  std::unique_ptr<FlowState> flows_;
+  struct DumpRequest {
+    FlowDump* out = nullptr;
+    std::size_t max = 0;
+    std::atomic<bool> done{false};
+  };
+  std::atomic<DumpRequest*> dump_request_{nullptr};
   NeighborRequests neighbor_requests_;
 
   // Per-batch scratch.
