@@ -56,6 +56,13 @@ struct {
 } host_prefixes6 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPMESH_MAX_FRONTENDS);
+	__type(key, struct xdpmesh_frontend_key);
+	__type(value, __u32);
+} frontends4 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDPMESH_ACT__COUNT);
 	__type(key, __u32);
@@ -171,6 +178,14 @@ int xdpmesh_steer(struct xdp_md *ctx)
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_TUNNEL);
 	if (dst_in(&h, &local_prefixes4, &local_prefixes6))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_LOCAL_DST);
+	/* A service exposed on this node's address (gateway): its port only;
+	 * SSH, etcd and the rest on the same address stay with the kernel. */
+	if (h.ip4 && !h.is_fragment && h.l4_dport &&
+	    (h.l4_proto == IPPROTO_TCP || h.l4_proto == IPPROTO_UDP)) {
+		struct xdpmesh_frontend_key fk = {.addr = h.ip4->daddr, .port = h.l4_dport, .proto = h.l4_proto};
+		if (bpf_map_lookup_elem(&frontends4, &fk))
+			return steer(ctx, cfg, XDPMESH_ACT_STEER_FRONTEND);
+	}
 	return count(XDPMESH_ACT_PASS_OTHER, XDP_PASS);
 }
 

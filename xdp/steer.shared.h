@@ -37,6 +37,16 @@ struct xdpmesh_lpm6_key {
 	__u8 addr[16];
 };
 
+/* Key of the frontends4 hash: a service exposed on an address of this node
+ * (gateway frontends), whose TCP/UDP traffic the engine must get. */
+struct xdpmesh_frontend_key {
+	__u32 addr;  /* network order */
+	__u16 port;  /* network order */
+	__u8 proto;  /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad;
+};
+#define XDPMESH_MAX_FRONTENDS 4096
+
 /* Index of the per-CPU action counters. One table, names in the same order
  * (xdpmesh_steer_action_names in the daemon). */
 #define XDPMESH_FOREACH_STEER_ACTION(X)                              \
@@ -47,6 +57,7 @@ struct xdpmesh_lpm6_key {
 	X(STEER_TUNNEL, "steer_tunnel")                                \
 	X(STEER_LOCAL_DST, "steer_local_dst")                          \
 	X(STEER_POD, "steer_pod")                                      \
+	X(STEER_FRONTEND, "steer_frontend")                            \
 	X(STEER_NO_SOCKET, "steer_no_socket")
 
 enum xdpmesh_steer_action {

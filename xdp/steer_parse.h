@@ -5,6 +5,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
@@ -13,6 +14,7 @@ struct steer_hdrs {
 	__u8 l4_proto;     /* IPPROTO_* or 0 */
 	__u8 is_fragment;  /* IPv4 MF set or offset non-zero */
 	__u16 udp_dport;   /* network order, 0 if not UDP */
+	__u16 l4_dport;    /* network order, UDP or TCP destination port, 0 otherwise */
 	__u16 arp_op;      /* host order, 0 if not ARP */
 	__u8 icmp6_type;   /* 0 if not ICMPv6 */
 	struct iphdr *ip4;
@@ -31,6 +33,7 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 	h->eth_proto = bpf_ntohs(eth->h_proto);
 	h->l4_proto = 0;
 	h->udp_dport = 0;
+	h->l4_dport = 0;
 	h->ip4 = 0;
 	h->ip6 = 0;
 	h->is_fragment = 0;
@@ -83,6 +86,12 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 		if ((void *)(udp + 1) > data_end)
 			return -1;
 		h->udp_dport = udp->dest;
+		h->l4_dport = udp->dest;
+	} else if (h->l4_proto == IPPROTO_TCP && !h->is_fragment) {
+		struct tcphdr *tcp = cur;
+		if ((void *)(tcp + 1) > data_end)
+			return -1;
+		h->l4_dport = tcp->dest;
 	}
 	return 0;
 }

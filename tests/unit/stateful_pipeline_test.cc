@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -39,6 +40,13 @@ cilium::ClusterService remote_echo(std::vector<std::string> ips = {"10.1.2.2"}) 
     s.backends[ip]["dns"] = cilium::L4Addr{"UDP", 53};
   }
   return s;
+}
+
+uint32_t ip4_be(const char* s) {
+  const auto a = ip4(s);
+  uint32_t v;
+  std::memcpy(&v, a.data(), 4);
+  return v;
 }
 
 uint16_t be16(const Bytes& b, std::size_t off) { return static_cast<uint16_t>(b[off] << 8 | b[off + 1]); }
@@ -104,6 +112,47 @@ services:
   EXPECT_EQ(ip_at(back.frame, 26), "10.96.0.10");
   EXPECT_EQ(be16(back.frame, 34), 80);
   expect_checksums_ok(back);
+}
+
+TEST(Services, SameClientPortToOneBackendThroughTwoFrontendsIsRemappedNotConfused) {
+  Harness h("vxlan", true, 1500, R"(
+services:
+  - {name: one, frontend: 10.96.0.10, ports: [{name: u, port: 80, protocol: UDP, target_port: 8080}], selector: {app: backend}}
+  - {name: two, frontend: 10.96.0.11, ports: [{name: u, port: 80, protocol: UDP, target_port: 8080}], selector: {app: backend}}
+)");
+  auto r1 = h.run(a1_udp("10.96.0.10", 5555, 80), kPortA1);
+  auto r2 = h.run(a1_udp("10.96.0.11", 5555, 80), kPortA1);
+  ASSERT_EQ(r1.out_port, kPortA2);
+  ASSERT_EQ(r2.out_port, kPortA2);
+  EXPECT_EQ(be16(r1.frame, 34), 5555);
+  const uint16_t remapped = be16(r2.frame, 34);
+  EXPECT_NE(remapped, 5555);  // the second flow's replies must be told apart
+  expect_checksums_ok(r2);
+  auto reply = [&](uint16_t dport) {
+    return PacketBuilder().eth(kPodA2Mac, kLxcA2Mac).ipv4("10.1.1.3", "10.1.1.2").udp(8080, dport).payload(4).build();
+  };
+  auto b1 = h.run(reply(5555), kPortA2);
+  auto b2 = h.run(reply(remapped), kPortA2);
+  ASSERT_EQ(b1.out_port, kPortA1);
+  ASSERT_EQ(b2.out_port, kPortA1);
+  EXPECT_EQ(ip_at(b1.frame, 26), "10.96.0.10");
+  EXPECT_EQ(ip_at(b2.frame, 26), "10.96.0.11");
+  EXPECT_EQ(be16(b2.frame, 36), 5555);  // the client's own port again
+  expect_checksums_ok(b2);
+}
+
+TEST(Services, DirectFlowWhoseRepliesClashWithAServiceFlowIsRemapped) {
+  Harness h("vxlan", true, 1500, kEchoService);
+  ASSERT_EQ(h.run(a1_udp("10.96.0.10", 6666, 53), kPortA1).out_port, kPortA2);  // -> 10.1.1.3:53
+  auto direct = h.run(a1_udp("10.1.1.3", 6666, 53), kPortA1);
+  ASSERT_EQ(direct.out_port, kPortA2);
+  const uint16_t remapped = be16(direct.frame, 34);
+  EXPECT_NE(remapped, 6666);
+  auto reply = h.run(PacketBuilder().eth(kPodA2Mac, kLxcA2Mac).ipv4("10.1.1.3", "10.1.1.2").udp(53, remapped).payload(4).build(), kPortA2);
+  ASSERT_EQ(reply.out_port, kPortA1);
+  EXPECT_EQ(ip_at(reply.frame, 26), "10.1.1.3");  // from the pod itself, not the service
+  EXPECT_EQ(be16(reply.frame, 36), 6666);
+  expect_checksums_ok(reply);
 }
 
 TEST(Services, NonGlobalServiceIgnoresRemoteBackends) {
@@ -211,13 +260,12 @@ services:
   Bytes in = PacketBuilder().eth(kClientMac, kUplinkMac).ipv4("192.168.50.99", "192.168.50.1").tcp(50123, 80, kSyn).payload(10).build();
   auto r = h.run(in, kUplinkPort);
   ASSERT_EQ(r.out_port, kPortA2) << drop_reason_name(r.reason);
-  EXPECT_EQ(ip_at(r.frame, 26), "192.168.50.1");  // source NAT to the gateway
+  EXPECT_EQ(ip_at(r.frame, 26), "192.168.50.99");  // a local backend sees the client
   EXPECT_EQ(ip_at(r.frame, 30), "10.1.1.3");
   EXPECT_EQ(be16(r.frame, 36), 8080);
-  const uint16_t snat_port = be16(r.frame, 34);
-  EXPECT_GE(snat_port, 32768);
+  EXPECT_EQ(be16(r.frame, 34), 50123);
   expect_checksums_ok(r);
-  Bytes reply = PacketBuilder().eth(kPodA2Mac, kLxcA2Mac).ipv4("10.1.1.3", "192.168.50.1").tcp(8080, snat_port, kSyn | kAck).payload(10).build();
+  Bytes reply = PacketBuilder().eth(kPodA2Mac, kLxcA2Mac).ipv4("10.1.1.3", "192.168.50.99").tcp(8080, 50123, kSyn | kAck).payload(10).build();
   auto back = h.run(reply, kPortA2);
   ASSERT_EQ(back.out_port, kUplinkPort) << drop_reason_name(back.reason);
   const Mac6 client_mac = mac(kClientMac);
@@ -229,16 +277,45 @@ services:
   expect_checksums_ok(back);
 }
 
+TEST(Services, GatewayToARemoteBackendIsSourceNatedAndRepliesLeaveThroughTheUplink) {
+  Harness h("vxlan", true, 1500, R"(
+services:
+  - {name: echo, frontend: 10.96.0.10, ports: [{name: http, port: 80, protocol: TCP}], selector: {app: nothing}, global: true, gateway: true}
+)");
+  std::map<std::string, cilium::ClusterService> mesh2{{"default/echo", remote_echo()}};
+  h.load_services({{"mesh2", &mesh2}});
+  h.snap->snat_ip_be = ip4_be("10.1.1.1");
+  Bytes in = PacketBuilder().eth("02:00:c0:a8:32:63", kUplinkMac).ipv4("192.168.50.99", "192.168.50.1").tcp(50123, 80, kSyn).build();
+  auto r = h.run(in, kUplinkPort);
+  ASSERT_EQ(r.out_port, kUplinkPort) << drop_reason_name(r.reason);
+  EXPECT_EQ(ip_at(r.frame, 64 + 12), "10.1.1.1");  // the router IP remote nodes tunnel back to us
+  EXPECT_EQ(ip_at(r.frame, 64 + 16), "10.1.2.2");
+  EXPECT_EQ(be16(r.frame, 46) >> 0, 0);            // VNI high byte
+  EXPECT_EQ((static_cast<uint32_t>(be16(r.frame, 46)) << 8 | r.frame[48]), kIdentityRemoteNodeId);
+  const uint16_t snat_port = be16(r.frame, 64 + 20);
+  EXPECT_GE(snat_port, 32768);
+  expect_checksums_ok(r);
+  auto back = h.run(from_tunnel(kIdB1, inner_tcp("10.1.2.2", "10.1.1.1", 8080, snat_port, kSyn | kAck)), kUplinkPort);
+  ASSERT_EQ(back.out_port, kUplinkPort) << drop_reason_name(back.reason);
+  EXPECT_EQ(ip_at(back.frame, 26), "192.168.50.1");
+  EXPECT_EQ(be16(back.frame, 34), 80);
+  EXPECT_EQ(ip_at(back.frame, 30), "192.168.50.99");
+  EXPECT_EQ(be16(back.frame, 36), 50123);
+  expect_checksums_ok(back);
+}
+
 TEST(Services, GatewaySourcePortsExhaustedAndFragmentsAreCountedDrops) {
   Harness h("vxlan", true, 1500, R"(
 services:
-  - {name: echo, frontend: 10.96.0.10, ports: [{name: http, port: 80, protocol: TCP, target_port: 8080}], selector: {app: backend}, gateway: true}
+  - {name: echo, frontend: 10.96.0.10, ports: [{name: http, port: 80, protocol: TCP}], selector: {app: nothing}, global: true, gateway: true}
 )");
+  std::map<std::string, cilium::ClusterService> mesh2{{"default/echo", remote_echo()}};
+  h.load_services({{"mesh2", &mesh2}});
   h.snap->snat_port_min = h.snap->snat_port_max = 40000;  // a range of one port
   auto client = [](const char* ip) {
     return PacketBuilder().eth("02:00:c0:a8:32:63", kUplinkMac).ipv4(ip, "192.168.50.1").tcp(50123, 80, kSyn).build();
   };
-  EXPECT_EQ(h.run(client("192.168.50.98"), kUplinkPort).out_port, kPortA2);
+  EXPECT_EQ(h.run(client("192.168.50.98"), kUplinkPort).out_port, kUplinkPort);
   EXPECT_EQ(h.run(client("192.168.50.99"), kUplinkPort).reason, DropReason::snat_ports_exhausted);
   Bytes frag = client("192.168.50.97");
   frag[20] = 0x00;

@@ -9,7 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -225,6 +228,201 @@ void print_clustermesh(const json::object& o) {
   }
 }
 
+
+// As cilium-dbg service list: "N => address (active)", the state for unused ones.
+std::string backend_line(std::size_t n, const json::object& b) {
+  const std::string state = s(b.at("state"));
+  std::string tag = b.at("used").as_bool() ? "(active)" : "(" + state + ")";
+  if (b.at("used").as_bool() && state != "selected") tag += " (" + state + ")";
+  return fmt::format("{} => {} @{} {}", n, s(b.at("address")), s(b.at("cluster")), tag);
+}
+
+void print_services(const json::object& o) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& sv : o.at("services").as_array()) {
+    const auto& svc = sv.as_object();
+    const auto& bs = svc.at("backends").as_array();
+    std::vector<std::string> row{s(svc.at("id")), s(svc.at("frontend")), s(svc.at("name")), s(svc.at("type")), ""};
+    if (bs.empty()) rows.push_back(row);
+    for (std::size_t k = 0; k < bs.size(); ++k) {
+      if (k) row = {"", "", "", "", ""};
+      row[4] = backend_line(k + 1, bs[k].as_object());
+      rows.push_back(row);
+    }
+  }
+  print_table({"ID", "FRONTEND", "SERVICE", "TYPE", "BACKEND"}, rows);
+}
+
+void print_service(const json::object& o) {
+  bool first = true;
+  for (auto& fv : o.at("frontends").as_array()) {
+    const auto& f = fv.as_object();
+    if (!first) fmt::print("\n");
+    first = false;
+    const std::string port = s(f.at("port_name"));
+    fmt::print("Service:           {} (id {}{})\n", s(f.at("name")), s(f.at("id")),
+               port.empty() ? "" : ", port " + port);
+    fmt::print("Frontend:          {} [{}]\n", s(f.at("frontend")), s(f.at("type")));
+    fmt::print("Global:            {}\n", !f.at("global").as_bool() ? "no"
+                                           : f.at("shared").as_bool() ? "yes, shared"
+                                                                      : "yes, not shared");
+    fmt::print("Affinity:          {} (min local backends {})\n", s(f.at("affinity")), s(f.at("min_local_backends")));
+    fmt::print("Session affinity:  {}\n", f.at("session_affinity").as_bool() ? "client IP" : "none");
+    fmt::print("Maglev table size: {}\n", s(f.at("maglev_table_size")));
+    std::vector<std::vector<std::string>> rows;
+    for (auto& bv : f.at("backends").as_array()) {
+      const auto& b = bv.as_object();
+      rows.push_back({b.contains("id") ? s(b.at("id")) : "-", s(b.at("address")),
+                      s(b.at("cluster")) + (b.at("local").as_bool() ? " (local)" : ""), s(b.at("state")),
+                      b.at("used").as_bool() ? "yes" : "no", s(b.at("weight")),
+                      b.contains("maglev_entries") ? s(b.at("maglev_entries")) : "-", s(b.at("reason"))});
+    }
+    print_table({"ID", "BACKEND", "CLUSTER", "STATE", "USED", "WEIGHT", "MAGLEV", "REASON"}, rows);
+  }
+}
+
+// As cilium-dbg bpf lb list: a master entry (slot 0) per frontend, then its slots.
+void print_lb(const json::object& o) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& fv : o.at("frontends").as_array()) {
+    const auto& f = fv.as_object();
+    const std::string fe = s(f.at("frontend")), revnat = s(f.at("rev_nat_id"));
+    rows.push_back({fe + " (0)", fmt::format("0.0.0.0:0 ({}) (0) [{}]", revnat, s(f.at("type")))});
+    for (auto& sv : f.at("slots").as_array()) {
+      const auto& sl = sv.as_object();
+      rows.push_back({fmt::format("{} ({})", fe, s(sl.at("slot"))),
+                      fmt::format("{} ({}) ({})", s(sl.at("backend")), revnat, s(sl.at("slot")))});
+    }
+  }
+  print_table({"SERVICE ADDRESS", "BACKEND ADDRESS (REVNAT_ID) (SLOT)"}, rows);
+}
+
+void print_ct(const json::object& o) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& fv : o.at("flows").as_array()) {
+    const auto& f = fv.as_object();
+    std::string xlat = f.contains("xlat_src") ? s(f.at("xlat_src")) + " -> " + s(f.at("xlat_dst")) : "-";
+    if (f.contains("service_id")) xlat += " svc " + s(f.at("service_id"));
+    if (f.contains("gateway")) xlat += " gateway";
+    rows.push_back({s(f.at("proto")), s(f.at("src")), s(f.at("dst")), xlat, s(f.at("state")),
+                    s(f.at("expires_in")) + "s", s(f.at("src_identity")) + "->" + s(f.at("dst_identity")),
+                    s(f.at("packets_orig")) + "/" + s(f.at("packets_reply")), s(f.at("worker"))});
+  }
+  print_table({"PROTO", "SRC", "DST", "XLAT", "STATE", "EXPIRES", "IDENTITIES", "PACKETS", "WORKER"}, rows);
+  for (auto& wv : o.at("workers").as_array()) {
+    const auto& w = wv.as_object();
+    if (w.contains("error"))
+      fmt::print("worker {}: error: {}\n", s(w.at("worker")), s(w.at("error")));
+    else
+      fmt::print("worker {}: {}/{} flows, {} created, {} expired\n", s(w.at("worker")), s(w.at("flows")),
+                 s(w.at("capacity")), s(w.at("created")), s(w.at("expired")));
+  }
+}
+
+void print_policy(const json::object& o) {
+  if (!o.at("enabled").as_bool()) {
+    fmt::print("Policy enforcement disabled (no policy directory in the config)\n");
+    return;
+  }
+  if (!s(o.at("last_error")).empty())
+    fmt::print("ERROR: the last policy change was rejected, the previous policy stays in force:\n  {}\n\n",
+               s(o.at("last_error")));
+  fmt::print("Policy revision {} from {} ({} file(s))\n\n", s(o.at("revision")), s(o.at("directory")),
+             o.at("files").as_array().size());
+  std::vector<std::vector<std::string>> rows;
+  for (auto& pv : o.at("policies").as_array()) {
+    const auto& p = pv.as_object();
+    const std::string ns = s(p.at("namespace"));
+    auto rules = [&](const char* enforces, const char* n) {
+      return p.at(enforces).as_bool() ? fmt::format("{} rule(s)", s(p.at(n))) : std::string("-");
+    };
+    rows.push_back({ns.empty() ? s(p.at("name")) : ns + "/" + s(p.at("name")), s(p.at("source")),
+                    s(p.at("endpoint_selector")), rules("enforces_ingress", "ingress_rules"),
+                    rules("enforces_egress", "egress_rules")});
+  }
+  print_table({"POLICY", "SOURCE", "ENDPOINT SELECTOR", "INGRESS", "EGRESS"}, rows);
+  rows.clear();
+  auto on = [](const json::value& v) { return std::string(v.as_bool() ? "Enabled" : "Disabled"); };
+  for (auto& ev : o.at("endpoints").as_array()) {
+    const auto& e = ev.as_object();
+    rows.push_back({s(e.at("endpoint")), s(e.at("identity")), on(e.at("ingress")), on(e.at("egress"))});
+  }
+  fmt::print("\n");
+  print_table({"ENDPOINT", "IDENTITY", "INGRESS ENFORCEMENT", "EGRESS ENFORCEMENT"}, rows);
+  rows.clear();
+  for (auto& ev : o.at("entries").as_array()) {
+    const auto& e = ev.as_object();
+    rows.push_back({s(e.at("subject")), s(e.at("peer")), s(e.at("direction")), s(e.at("proto")), s(e.at("ports")),
+                    e.contains("rule") ? s(e.at("rule")) : "-"});
+  }
+  fmt::print("\n");
+  print_table({"SUBJECT", "PEER", "DIRECTION", "PROTO", "PORTS", "RULE"}, rows);
+}
+
+void print_selectors(const json::object& o) {
+  std::vector<std::vector<std::string>> rows;
+  for (auto& sv : o.at("selectors").as_array()) {
+    const auto& sel = sv.as_object();
+    std::vector<std::string> ids;
+    for (auto& i : sel.at("identities").as_array()) ids.push_back(s(i));
+    const auto& users = sel.at("users").as_array();
+    // One user per line, the selector and its identities on the first.
+    std::vector<std::string> row{s(sel.at("selector")), ids.empty() ? "-" : join(ids, ","), ""};
+    if (users.empty()) rows.push_back(row);
+    for (std::size_t k = 0; k < users.size(); ++k) {
+      if (k) row = {"", "", ""};
+      row[2] = s(users[k]);
+      rows.push_back(row);
+    }
+  }
+  print_table({"SELECTOR", "IDENTITIES", "USERS"}, rows);
+}
+
+// As cilium-dbg monitor: "xx drop (reason) src -> dst PROTO identity a->b".
+void print_event(const json::object& e) {
+  const bool ports = s(e.at("proto")) == "TCP" || s(e.at("proto")) == "UDP";
+  auto ep = [&](const char* a, const char* p) { return ports ? s(e.at(a)) + ":" + s(e.at(p)) : s(e.at(a)); };
+  fmt::print("xx {} ({}) {} -> {} {} identity {}->{}{}\n", s(e.at("type")), s(e.at("reason")), ep("src", "sport"),
+             ep("dst", "dport"), s(e.at("proto")), s(e.at("src_identity")), s(e.at("dst_identity")),
+             e.contains("rule") ? " rule " + s(e.at("rule")) : "");
+}
+
+void print_explain(const json::object& o) {
+  auto who = [](const json::object& e) {
+    std::string out = fmt::format("{}  identity {} ({})", s(e.at("address")), s(e.at("identity")), s(e.at("source")));
+    if (e.contains("tunnel_endpoint")) out += "  via tunnel endpoint " + s(e.at("tunnel_endpoint"));
+    if (e.contains("labels")) {
+      std::vector<std::string> labels;
+      for (auto& l : e.at("labels").as_array()) labels.push_back(s(l));
+      out += "\n             labels " + join(labels, ", ");
+    }
+    return out;
+  };
+  fmt::print("Source:      {}\n", who(o.at("source").as_object()));
+  if (const json::value* sv = o.if_contains("service")) {
+    const auto& svc = sv->as_object();
+    fmt::print("Service:     {} (id {}, {} backend(s))\n", s(svc.at("frontend")), s(svc.at("service_id")),
+               s(svc.at("backends")));
+    if (svc.contains("verdict"))
+      fmt::print("             {}\n", s(svc.at("verdict")));
+    else
+      fmt::print("             -> {} (Maglev entry {}, source port {})\n", s(svc.at("backend")),
+                 s(svc.at("maglev_entry")), s(svc.at("source_port")));
+  } else {
+    fmt::print("Service:     none (the destination is no service frontend)\n");
+  }
+  fmt::print("Destination: {}\n", who(o.at("destination").as_object()));
+  std::vector<std::vector<std::string>> rows;
+  for (auto& vv : o.at("policy").as_array()) {
+    const auto& v = vv.as_object();
+    rows.push_back({s(v.at("direction")), s(v.at("at")),
+                    s(v.at("subject_identity")) + (s(v.at("direction")) == "egress" ? " -> " : " <- ") +
+                        s(v.at("peer_identity")),
+                    s(v.at("verdict")), v.contains("why") ? s(v.at("why")) : "-"});
+  }
+  fmt::print("\n");
+  print_table({"DIRECTION", "AT", "IDENTITIES", "VERDICT", "WHY"}, rows);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,13 +437,15 @@ int main(int argc, char** argv) {
     CLI::App* cmd;
     std::string api;
     void (*print)(const json::object&);
+    std::function<void(json::object&)> args;  // request fields from the command's options
   };
   std::vector<Read> reads;
   auto add_read = [&](CLI::App* parent, const char* name, const char* help, std::string api,
-                      void (*print)(const json::object&)) {
+                      void (*print)(const json::object&), std::function<void(json::object&)> args = {}) {
     CLI::App* c = parent->add_subcommand(name, help);
     c->add_option("-o,--output", output, "table or json")->check(CLI::IsMember({"table", "json"}));
-    reads.push_back({c, std::move(api), print});
+    reads.push_back({c, std::move(api), print, std::move(args)});
+    return c;
   };
   add_read(&app, "status", "daemon health, interfaces, workers, totals", "status", print_status);
   add_read(&app, "stats", "per-worker counters and drops by reason", "stats", print_stats);
@@ -262,6 +462,65 @@ int main(int argc, char** argv) {
   CLI::App* identity_cmd = app.add_subcommand("identity", "security identities (local and from the mesh)");
   identity_cmd->require_subcommand(1);
   add_read(identity_cmd, "list", "list identities and their labels", "identity.list", print_identities);
+
+  CLI::App* service = app.add_subcommand("service", "services: frontends and the backends each one uses");
+  service->require_subcommand(1);
+  add_read(service, "list", "list services and their backends", "service.list", print_services);
+  std::string service_name;
+  add_read(service, "get", "one service: affinity, Maglev, each backend and why it is (not) used", "service.get",
+           print_service, [&](json::object& r) { r["service"] = service_name; })
+      ->add_option("service", service_name, "ns/name or frontend ip:port")
+      ->required();
+  CLI::App* lb = app.add_subcommand("lb", "the datapath's load-balancing table");
+  lb->require_subcommand(1);
+  add_read(lb, "list", "frontends and their backend slots (as cilium-dbg bpf lb list)", "lb.list", print_lb);
+  CLI::App* ct = app.add_subcommand("ct", "connection tracking");
+  ct->require_subcommand(1);
+  std::string ct_flow;
+  int64_t ct_limit = 0;
+  CLI::App* ct_list = add_read(ct, "list", "tracked flows and per-worker table use", "ct.list", print_ct,
+                               [&](json::object& r) {
+                                 if (!ct_flow.empty()) r["flow"] = ct_flow;
+                                 if (ct_limit > 0) r["limit"] = ct_limit;
+                               });
+  ct_list->add_option("--flow", ct_flow, "only flows whose \"PROTO src -> dst xsrc -> xdst\" contains this text");
+  ct_list->add_option("--limit", ct_limit, "at most N flows (daemon default 10000)")->check(CLI::PositiveNumber);
+  CLI::App* policy = app.add_subcommand("policy", "network policy");
+  policy->require_subcommand(1);
+  add_read(policy, "get", "loaded policies, enforcement per endpoint, compiled entries", "policy.get", print_policy);
+  add_read(policy, "selectors", "selectors, the identities they match and the rules using them", "policy.selectors",
+           print_selectors);
+
+  std::string ex_src, ex_dst, ex_proto = "tcp";
+  int64_t ex_dport = 0, ex_sport = 0;
+  CLI::App* explain = add_read(&app, "explain", "how a flow would be handled: identities, service, policy", "explain",
+                               print_explain, [&](json::object& r) {
+                                 r["src"] = ex_src;
+                                 r["dst"] = ex_dst;
+                                 r["dport"] = ex_dport;
+                                 r["proto"] = ex_proto;
+                                 if (ex_sport > 0) r["sport"] = ex_sport;
+                               });
+  explain->add_option("--src", ex_src, "source IPv4")->required();
+  explain->add_option("--dst", ex_dst, "destination IPv4 (a pod, a node or a service frontend)")->required();
+  explain->add_option("--dport", ex_dport, "destination port (0 for icmp)")->required()->check(CLI::Range(0, 65535));
+  explain->add_option("--proto", ex_proto, "tcp, udp or icmp (default tcp)")
+      ->check(CLI::IsMember({"tcp", "udp", "icmp"}));
+  explain->add_option("--sport", ex_sport, "source port, picks the Maglev entry (daemon default 40000)")
+      ->check(CLI::Range(1, 65535));
+
+  CLI::App* monitor = app.add_subcommand("monitor", "print datapath events as they happen (one line each)");
+  monitor->add_option("-o,--output", output, "table or json (one object per line)")
+      ->check(CLI::IsMember({"table", "json"}));
+  std::string monitor_type = "drop";
+  double monitor_timeout = 0;
+  bool since_start = false;
+  monitor->add_option("-t,--type", monitor_type, "event type: drop (the only one)")
+      ->check([](const std::string& t) { return t == "drop" ? "" : "only drop events exist, not '" + t + "'"; });
+  monitor->add_option("--timeout", monitor_timeout, "stop after SECONDS (default: until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  monitor->add_flag("--since-start", since_start, "first print the recent events the daemon still holds");
+
   CLI::App* cm = app.add_subcommand("clustermesh", "remote clusters");
   cm->require_subcommand(1);
   CLI::App* cm_status = cm->add_subcommand("status", "per remote cluster: connection, config, sync, counts; exit 1 "
@@ -301,9 +560,39 @@ int main(int argc, char** argv) {
         return ready ? 0 : kExitUnhealthy;
       }
     }
+    if (monitor->parsed()) {
+      static volatile std::sig_atomic_t stop = 0;
+      std::signal(SIGINT, [](int) { stop = 1; });
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(monitor_timeout);
+      // Unless --since-start, a first poll past any sequence number only learns the current one.
+      int64_t after = since_start ? 0 : std::numeric_limits<int64_t>::max();
+      if (output == "table")
+        fmt::print(stderr, "Listening for {} events on {}. Press Ctrl-C to quit\n", monitor_type, socket_path);
+      while (!stop) {
+        json::object reply = call(socket_path, json::object{{"cmd", "monitor.poll"}, {"after", after}});
+        if (!reply.at("ok").as_bool()) {
+          fmt::print(stderr, "error: {}\n", s(reply.at("error")));
+          return kExitUnhealthy;
+        }
+        for (auto& ev : reply.at("events").as_array()) {
+          if (s(ev.at("type")) != monitor_type) continue;
+          if (output == "json")
+            fmt::print("{}\n", json::serialize(ev));
+          else
+            print_event(ev.as_object());
+          std::fflush(stdout);
+        }
+        after = reply.at("last").to_number<int64_t>();
+        if (monitor_timeout > 0 && std::chrono::steady_clock::now() >= deadline) break;
+        usleep(200 * 1000);
+      }
+      return 0;
+    }
     for (const Read& r : reads) {
       if (!r.cmd->parsed()) continue;
-      json::object reply = call(socket_path, json::object{{"cmd", r.api}});
+      json::object req{{"cmd", r.api}};
+      if (r.args) r.args(req);
+      json::object reply = call(socket_path, req);
       if (!reply.at("ok").as_bool()) {
         fmt::print(stderr, "error: {}\n", s(reply.at("error")));
         return kExitUnhealthy;

@@ -113,6 +113,16 @@ void SteeringProgram::add_local_prefix(const Ip6& addr, uint8_t len, uint32_t po
     throw std::runtime_error(fmt::format("local_prefixes6 update: {}", errstr(err)));
 }
 
+void SteeringProgram::add_frontend(const Ip4& addr, uint16_t port, uint8_t proto) {
+  xdpmesh_frontend_key k{};
+  k.addr = addr.be;
+  k.port = __builtin_bswap16(port);
+  k.proto = proto;
+  const uint32_t one = 1;
+  if (int err = bpf_map_update_elem(map_fd("frontends4"), &k, &one, BPF_ANY))
+    throw std::runtime_error(fmt::format("frontends4 update ({}:{}): {}", format_ip4(addr), port, errstr(err)));
+}
+
 bool SteeringProgram::add_host_address(const Ip4& addr) {
   xdpmesh_lpm4_key k{32, {}};
   std::memcpy(k.addr, &addr.be, 4);

@@ -50,6 +50,8 @@ class SteeringProgram {
   // False (logged) when the map is full: that address is then not reachable
   // from pods, the rest works.
   bool add_host_address(const Ip4& addr);
+  // A gateway frontend on an uplink address: its TCP/UDP port goes to the engine.
+  void add_frontend(const Ip4& addr, uint16_t port, uint8_t proto);
   bool add_host_address(const Ip6& addr);
 
   const AttachedIface& attach(const std::string& ifname, uint32_t ifindex, XdpModePref pref);

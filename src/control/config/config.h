@@ -155,6 +155,12 @@ std::string format_ip4(Ip4 a);
 std::string format_ip6(const Ip6& a);
 std::string format_mac(const uint8_t* mac);
 
+// The node's router address in a pod CIDR: its first host address (Cilium's
+// cilium_host IP); source of gateway flows to remote backends.
+inline Ip4 router_ip(const Ipv4Prefix& p) {
+  return Ip4{__builtin_bswap32(__builtin_bswap32(p.addr.be) + 1)};
+}
+
 // Cluster-scoped identity range as Cilium computes it (255 clusters: 16 bits local).
 inline uint32_t min_identity(uint32_t cluster_id) { return cluster_id == 0 ? 256 : cluster_id << 16; }
 inline uint32_t max_identity(uint32_t cluster_id) {

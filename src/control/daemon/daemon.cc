@@ -110,6 +110,9 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   // passes their traffic to host addresses, and host routes lead back.
   for (const Ip4& a : host.v4) steering_->add_host_address(a);
   for (const Ip6& a : host.v6) steering_->add_host_address(a);
+  for (const ServiceConfig& svc : cfg_.services)
+    if (svc.gateway)
+      for (const ServicePortConfig& p : svc.ports) steering_->add_frontend(facts_.node_ip, p.port, p.proto);
   pod_routes_ = std::make_unique<PodRoutes>();
   for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
     for (const LocalEndpointConfig& e : cfg_.pods[i].endpoints) {
@@ -191,6 +194,7 @@ void Daemon::start_clustermesh() {
     o.lease_ttl_seconds = cm.lease_ttl;
     o.heartbeat_interval = seconds(cm.heartbeat_interval);
     o.services = services_->exported();
+    if (!cm.pod_cidrs4.empty()) o.router_ip = router_ip(cm.pod_cidrs4.front());
     std::vector<OwnEndpoint> eps;
     std::vector<std::pair<std::size_t, std::size_t>> where;  // own endpoint -> (pod, endpoint)
     for (std::size_t i = 0; i < cfg_.pods.size(); ++i)

@@ -142,6 +142,8 @@ void Daemon::refresh_services_and_policy(Snapshot& snap) {
       if (auto* r = dynamic_cast<MeshReflector*>(&sink)) remote.emplace_back(name, &r->services());
     });
   snap.services = services_->build(remote);
+  if (cfg_.clustermesh && !cfg_.clustermesh->pod_cidrs4.empty())
+    snap.snat_ip_be = router_ip(cfg_.clustermesh->pod_cidrs4.front()).be;
 
   if (!policy_loaded_) return;
   PolicyInputs in;

@@ -186,7 +186,11 @@ void MeshReflector::drain() {
   dirty_ = true;
 }
 
-void MeshReflector::revoke_services() { services_.clear(); }
+void MeshReflector::revoke_services() {
+  if (services_.empty()) return;
+  services_.clear();
+  dirty_ = true;  // the service table must be rebuilt without this cluster's backends
+}
 
 void MeshReflector::flush() {
   if (!dirty_) return;

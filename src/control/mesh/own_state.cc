@@ -239,6 +239,12 @@ awaitable<void> OwnState::publish_all(std::shared_ptr<etcd::Client> c) {
   internal.type = "InternalIP";
   internal.ip = suffix;
   n.addresses.push_back(internal);
+  if (opts_.router_ip) {
+    cilium::NodeAddress router;
+    router.type = "CiliumInternalIP";
+    router.ip = format_ip4(*opts_.router_ip);
+    n.addresses.push_back(router);
+  }
   for (const IpcachePrefix& p : opts_.pod_cidrs) {
     if (!p.v6) {
       if (!n.ipv4_alloc_cidr) n.ipv4_alloc_cidr = p;

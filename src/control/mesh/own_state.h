@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct OwnStateOptions {
   // Our global shared services with their local backends, as the
   // clustermesh-apiserver exports them (under the lease, like the rest).
   std::vector<cilium::ClusterService> services;
+  // The node's router address in its pod CIDR (Cilium's cilium_host IP),
+  // published as CiliumInternalIP: peers tunnel traffic for it to us.
+  std::optional<Ip4> router_ip;
 };
 
 // Allocates (or finds) the identity of a label set in a cluster's etcd.

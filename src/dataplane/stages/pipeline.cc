@@ -453,6 +453,16 @@ inline const LbBackend* pick_backend(Ctx& x, const ServiceLb& svc, const CtTuple
   return &svc.backends[svc.maglev[maglev_slot(hash_tuple(t), svc.maglev.size())]];
 }
 
+// Picks a source port from the SNAT range whose reply tuple no flow uses yet.
+inline bool choose_source_port(Ctx& x, CtTuple<Ip4>& xlat) {
+  const uint32_t range = static_cast<uint32_t>(x.s.snat_port_max - x.s.snat_port_min) + 1;
+  for (int tries = 0; tries < 64; ++tries) {
+    xlat.sport = hton16(static_cast<uint16_t>(x.s.snat_port_min + (x.fs.next_snat_port++ % range)));
+    if (!x.fs.ct4.lookup(xlat.reversed(), x.fs.now).entry) return true;
+  }
+  return false;
+}
+
 // Sends the (already translated) frame toward its destination: a local
 // endpoint, or the tunnel of the destination's node.
 void route4(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f, uint32_t src_identity) {
@@ -594,9 +604,9 @@ void pod_ipv4(Ctx& x, Packet& p) {
     if (const EndpointEntry* d = x.s.endpoints4.find(e->xlat.daddr))
       if (!policy_allows(x, p, d->identity, src->identity, PolicyDirection::ingress, e->xlat)) return;
     x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
-    if (e->flags & kCtDnat) {
+    if (e->flags & (kCtDnat | kCtSnat)) {
       nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
-      x.c.dnat.add();
+      if (e->flags & kCtDnat) x.c.dnat.add();
     }
     return route4(x, p, ip, f, src->identity);
   }
@@ -619,20 +629,30 @@ void pod_ipv4(Ctx& x, Packet& p) {
   const uint32_t dst_id = local_dst ? local_dst->identity : identity_of4(x, xlat.daddr.be);
   if (!policy_allows(x, p, src->identity, dst_id, PolicyDirection::egress, xlat)) return;
   if (local_dst && !policy_allows(x, p, local_dst->identity, src->identity, PolicyDirection::ingress, xlat)) return;
+  bool port_remapped = false;
+  if (f.l4 && (f.t.proto == kProtoTcp || f.t.proto == kProtoUdp) && x.fs.ct4.lookup(xlat.reversed(), x.fs.now).entry) {
+    // Another flow of this client port already gets replies from this
+    // destination (one that went through a service frontend): the replies
+    // would be indistinguishable. Remap the source port, as Linux's NAT
+    // clash resolution does.
+    if (!choose_source_port(x, xlat)) return drop_flow(x, p, DropReason::snat_ports_exhausted, f.t, src->identity, dst_id);
+    port_remapped = true;
+  }
   e = x.fs.ct4.create(f.t, xlat, x.fs.now);
   if (!e) return drop_flow(x, p, DropReason::ct_full, f.t, src->identity, dst_id);
   x.c.ct_created.add();
   e->src_identity = src->identity;
   e->dst_identity = dst_id;
+  if (port_remapped) e->flags |= kCtSnat;
   if (svc) {
     e->flags |= kCtDnat;
     e->service = svc->id;
     e->backend = backend->id;
   }
   x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
-  if (svc) {
+  if (svc || port_remapped) {
     nat4_rewrite(ip, f.l4, xlat.saddr.be, xlat.sport, xlat.daddr.be, xlat.dport);
-    x.c.dnat.add();
+    if (svc) x.c.dnat.add();
   }
   route4(x, p, ip, f, src->identity);
 }
@@ -850,23 +870,19 @@ void gateway_in(Ctx& x, Packet& p, Ipv4Hdr* ip, const ServiceLb& svc) {
   if (!e) {
     const LbBackend* b = pick_backend(x, svc, f.t);
     if (!b) return drop_flow(x, p, DropReason::no_service_backend, f.t, kIdentityWorldId, 0);
-    CtTuple<Ip4> xlat{Ip4{x.s.node_ip_be}, Ip4{b->ip_be}, 0, b->port_be, f.t.proto};
-    const uint32_t range = static_cast<uint32_t>(x.s.snat_port_max - x.s.snat_port_min) + 1;
-    bool found = false;
-    for (int tries = 0; tries < 64 && !found; ++tries) {
-      const uint16_t port = static_cast<uint16_t>(x.s.snat_port_min + (x.fs.next_snat_port++ % range));
-      xlat.sport = hton16(port);
-      found = x.fs.ct4.lookup(xlat.reversed(), x.fs.now).entry == nullptr;
-    }
-    if (!found) return drop_flow(x, p, DropReason::snat_ports_exhausted, f.t, kIdentityWorldId, 0);
+    const EndpointEntry* local = x.s.endpoints4.find(Ip4{b->ip_be});
+    // A local backend answers the client directly through us: no source NAT
+    // (the client's address is kept, as externalTrafficPolicy: Local).
+    CtTuple<Ip4> xlat{local ? f.t.saddr : Ip4{x.s.snat_ip_be ? x.s.snat_ip_be : x.s.node_ip_be}, Ip4{b->ip_be},
+                      local ? f.t.sport : uint16_t{0}, b->port_be, f.t.proto};
+    if (!local && !choose_source_port(x, xlat)) return drop_flow(x, p, DropReason::snat_ports_exhausted, f.t, kIdentityWorldId, 0);
     const uint32_t dst_id = identity_of4(x, b->ip_be);
-    if (const EndpointEntry* d = x.s.endpoints4.find(xlat.daddr))
-      if (!policy_allows(x, p, d->identity, kIdentityWorldId, PolicyDirection::ingress, xlat)) return;
+    if (local && !policy_allows(x, p, local->identity, kIdentityWorldId, PolicyDirection::ingress, xlat)) return;
     e = x.fs.ct4.create(f.t, xlat, x.fs.now);
     if (!e) return drop_flow(x, p, DropReason::ct_full, f.t, kIdentityWorldId, dst_id);
     x.c.ct_created.add();
     x.c.lb_new_flows.add();
-    e->flags |= kCtDnat | kCtSnat | kCtGateway;
+    e->flags |= kCtDnat | kCtGateway | (local ? 0 : kCtSnat);
     e->service = svc.id;
     e->backend = b->id;
     e->src_identity = kIdentityWorldId;
@@ -880,9 +896,10 @@ void gateway_in(Ctx& x, Packet& p, Ipv4Hdr* ip, const ServiceLb& svc) {
   x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
   nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
   x.c.dnat.add();
-  x.c.snat.add();
-  // The flow now comes from this node: remote-node is what peers see (never host on the wire).
-  route4(x, p, ip, f, kIdentityRemoteNodeId);
+  if (e->flags & kCtSnat) x.c.snat.add();
+  // A source-NATed flow comes from this node: remote-node is what peers see
+  // (never host on the wire); otherwise it is the world's.
+  route4(x, p, ip, f, (e->flags & kCtSnat) ? kIdentityRemoteNodeId : kIdentityWorldId);
 }
 
 void from_uplink(Ctx& x, Packet& p) {

@@ -68,6 +68,10 @@ struct Snapshot {
   ServiceTable services;
   std::shared_ptr<const PolicyTable> policy;  // null: nothing enforced
   uint16_t snat_port_min = 32768, snat_port_max = 60999;  // gateway source ports (host order)
+  // Source address of gateway flows to remote backends: an address of our pod
+  // CIDR (the router IP, published as CiliumInternalIP) so that remote nodes
+  // tunnel the replies back to us; 0 = node_ip_be.
+  uint32_t snat_ip_be = 0;
 };
 
 }  // namespace xdpmesh
