@@ -52,6 +52,12 @@ services:
     selector: {app: echo}
     global: true
     affinity: remote
+  - name: gw
+    frontend: 10.96.0.14
+    ports: [{name: t, port: 8081, protocol: TCP, target_port: 8080}, {name: u, port: 8081, protocol: UDP, target_port: 8080}]
+    selector: {app: echo}
+    global: true
+    gateway: true
   - name: fallback
     frontend: 10.96.0.13
     ports: [{name: u, port: 80, protocol: UDP, target_port: 8080}]
@@ -132,6 +138,19 @@ check "affinity local without local backends falls back to beta ($r)" only "$r" 
 check "service get shows (preferred) and the fallback reason" bash -c \
   "'$XM_BUILD/xdpmeshctl' --socket '$XM_WORK/node-a.sock' service get default/fallback | grep -q 'no healthy local backend' &&
    '$XM_BUILD/xdpmeshctl' --socket '$XM_WORK/node-a.sock' service list | grep -q '(preferred)'"
+
+# Gateway: a client outside the mesh (node-b's own stack on the wire) reaches
+# the service on node-a's uplink address; beta's backends answer through the
+# tunnel to node-a's router IP, alpha's directly; both leave through node-a.
+r=$(xm_ns node-b $PROBE probe --host 192.168.50.1 --port 8081 --count 200 --proto udp)
+check "gateway frontend (UDP): 200 flows from outside reach all four backends ($r)" /usr/bin/python3 -c '
+import json, sys; d = json.loads(sys.argv[1]); sys.exit(0 if d["failures"] == 0 and len(d["counts"]) == 4 else 1)' "$r"
+r=$(xm_ns node-b $PROBE probe --host 192.168.50.1 --port 8081 --count 100 --proto tcp)
+check "gateway frontend (TCP): 100 connections from outside, all answered ($r)" /usr/bin/python3 -c '
+import json, sys; d = json.loads(sys.argv[1]); sys.exit(0 if d["failures"] == 0 and len(d["counts"]) == 4 else 1)' "$r"
+check "gateway: source NAT counted for beta's backends" test "$(stat_of node-a snat)" -ge 1
+check "gateway: SSH-like traffic to other ports of the address stays with the kernel" bash -c \
+  "! ip netns exec '${XM_PREFIX}node-b' /usr/bin/python3 -c 'import socket; socket.create_connection((\"192.168.50.1\", 8099), timeout=1)' 2>/dev/null"
 
 # Policy, loaded at run time: a1 (frontend) may reach echo in beta only.
 cat >"$XM_WORK/policies/frontend.yaml" <<'YAML'

@@ -99,6 +99,17 @@ json::object Daemon::stats_json() {
     wo["arp_replies"] = c.arp_replies.get();
     wo["nd_replies"] = c.nd_replies.get();
     wo["icmp_errors_sent"] = c.icmp_errors_sent.get();
+    wo["ct_created"] = c.ct_created.get();
+    wo["ct_hits"] = c.ct_hits.get();
+    wo["ct_replies"] = c.ct_replies.get();
+    wo["dnat"] = c.dnat.get();
+    wo["rev_nat"] = c.rev_nat.get();
+    wo["snat"] = c.snat.get();
+    wo["lb_new_flows"] = c.lb_new_flows.get();
+    wo["tcp_resets_sent"] = c.tcp_resets_sent.get();
+    wo["icmp_related"] = c.icmp_related.get();
+    wo["policy_allowed"] = c.policy_allowed.get();
+    wo["drop_events_lost"] = c.drop_events_lost.get();
     wo["slow_path_requests"] = c.slow_path_requests.get();
     wo["slow_path_full"] = c.slow_path_full.get();
     wo["idle_sleeps"] = c.polls_idle.get();
