@@ -13,7 +13,7 @@ count() {
   rm -f "$out"
 }
 printf '%-12s %s\n' case instructions/packet
-for c in encap-64 encap-1400 decap-64 decap-1400; do
+for c in encap-64 encap-1400 decap-64 decap-1400 service-egress-64; do
   a=$(count $N1 "$c")
   b=$(count $N2 "$c")
   printf '%-12s %s\n' "$c" "$(( (b - a) / ((N2 - N1) * 64) ))"

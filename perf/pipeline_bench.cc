@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,132 @@ void BM_EncapLargeIpcache(benchmark::State& state) {
   encap_loop(state, h, ring);
 }
 
+// ---- stateful egress: service + conntrack + policy -------------------------
+
+const char* kBenchService = R"(
+services:
+  - {name: echo, frontend: 10.96.0.10, ports: [{name: u, port: 80, protocol: UDP}], selector: {app: nothing}, global: true}
+)";
+const char* kBenchPolicy = R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: frontend-egress}
+spec:
+  endpointSelector: {matchLabels: {app: frontend}}
+  egress:
+    - toEndpoints: [{matchLabels: {app: backend, k8s:io.cilium.k8s.policy.cluster: mesh2}}]
+      toPorts: [{ports: [{port: "8080", protocol: UDP}]}]
+)";
+
+// node-a with a global service whose four backends live in cluster mesh2
+// (tunnelled), and an egress policy on the client: the whole egress path.
+struct ServiceBench {
+  Harness h;
+  std::map<std::string, cilium::ClusterService> remote;
+  explicit ServiceBench(uint32_t ct_capacity) : h("vxlan", true, 1500, kBenchService, ct_capacity) {
+    cilium::ClusterService s;
+    s.cluster = "mesh2";
+    s.namespace_ = "default";
+    s.name = "echo";
+    s.shared = true;
+    for (int i = 2; i < 6; ++i) {
+      const std::string ip = "10.1.2." + std::to_string(i);
+      s.backends[ip]["u"] = cilium::L4Addr{"UDP", 8080};
+      h.mesh.set_ipcache(*parse_ipcache_prefix(ip + "/32"), IpcacheOwner{}, IpcacheValue{kIdB1, *parse_ip4("192.168.50.2"), "bench", 0});
+    }
+    remote["default/echo"] = s;
+    h.snap = build_snapshot(2, h.cfg, h.mesh, h.facts);
+    h.load_services({{"mesh2", &remote}});
+    h.load_policy(kBenchPolicy);
+    h.flows.now = 1000;
+  }
+};
+
+std::vector<Bytes> service_frames(std::size_t size) {
+  std::vector<Bytes> v;
+  const std::size_t payload = size - 14 - 20 - 8;
+  for (std::size_t i = 0; i < kRing; ++i)
+    v.push_back(PacketBuilder().eth(kPodA1Mac, kLxcA1Mac).ipv4("10.1.1.2", "10.96.0.10").udp(static_cast<uint16_t>(20000 + i), 80).payload(payload).build());
+  return v;
+}
+
+// DNAT rewrote the inner IP and UDP headers: put the 28 bytes back (counted in the figure).
+void restore_l3l4(Ring& ring) {
+  for (uint32_t i = 0; i < kMaxBatch; ++i) {
+    const std::size_t f = (ring.next + i) & (kRing - 1);
+    std::memcpy(ring.frame(f) + 14, ring.originals[f].data() + 14, 28);
+  }
+}
+
+// Established flows: parse -> service lookup -> conntrack hit -> DNAT ->
+// ipcache LPM -> egress policy -> VXLAN encap (256 flows, all tracked).
+void BM_ServiceEgressEstablished(benchmark::State& state) {
+  ServiceBench b(65536);
+  Ring ring(service_frames(static_cast<std::size_t>(state.range(0))), 1);
+  for (std::size_t k = 0; k < kRing / kMaxBatch; ++k) {  // first pass creates the flows
+    run_pipeline(*b.h.snap, ring.fill(), kMaxBatch, b.h.counters, &b.h.requests, b.h.flows);
+    restore_l3l4(ring);
+    ring.advance();
+  }
+  const uint64_t created = b.h.counters.ct_created.get(), enc0 = b.h.counters.encapsulated.get();
+  for (auto _ : state) {
+    Packet* p = ring.fill();
+    run_pipeline(*b.h.snap, p, kMaxBatch, b.h.counters, &b.h.requests, b.h.flows);
+    benchmark::DoNotOptimize(p[kMaxBatch - 1].out_port);
+    restore_l3l4(ring);
+    ring.advance();
+  }
+  if (b.h.counters.encapsulated.get() - enc0 != static_cast<uint64_t>(state.iterations()) * kMaxBatch ||
+      b.h.counters.ct_created.get() != created)
+    state.SkipWithError("not every packet was a conntrack hit that got encapsulated");
+  report(state);
+}
+
+// New connections: every packet a new flow (conntrack miss + create, Maglev
+// pick, clash check, policy, encap). Source ports advance each pass; the
+// clock jumps past the UDP timeout every 2^15 flows so the table recycles.
+void BM_ServiceNewConnections(benchmark::State& state) {
+  ServiceBench b(1u << 20);
+  Ring ring(service_frames(64), 1);
+  uint32_t pass = 0;
+  uint64_t flows = 0;
+  for (auto _ : state) {
+    Packet* p = ring.fill();
+    // A new source port per packet (2 bytes a packet, counted in the figure).
+    for (uint32_t i = 0; i < kMaxBatch; ++i) {
+      uint8_t* ip = p[i].data + 14;
+      const uint16_t sport = static_cast<uint16_t>(1024 + ((pass * kMaxBatch + i) & 32767));
+      ip[20] = static_cast<uint8_t>(sport >> 8);
+      ip[21] = static_cast<uint8_t>(sport);
+      ip[26] = ip[27] = 0;  // UDP checksum "none": no recomputation needed
+    }
+    run_pipeline(*b.h.snap, p, kMaxBatch, b.h.counters, &b.h.requests, b.h.flows);
+    benchmark::DoNotOptimize(p[kMaxBatch - 1].out_port);
+    restore_l3l4(ring);
+    ring.advance();
+    ++pass;
+    flows += kMaxBatch;
+    if ((flows & 32767) == 0) b.h.flows.now += 61;  // ports wrap every 32768 flows: the old ones expire first
+  }
+  if (b.h.counters.lb_new_flows.get() != flows) state.SkipWithError("not every packet was a new balanced flow");
+  report(state);
+}
+
+// Conntrack memory per flow, measured at 1M flows: the table's own arrays.
+void BM_ConntrackMemoryAt1M(benchmark::State& state) {
+  for (auto _ : state) {
+    Conntrack<Ip4> ct(1u << 20);
+    for (uint32_t i = 0; i < (1u << 20); ++i) {
+      CtTuple<Ip4> t{Ip4{i}, Ip4{~i}, static_cast<uint16_t>(i), 80, 6};
+      if (auto* e = ct.create(t, t, 0)) ct.touch(*e, CtDir::orig, 0x10, 0);
+    }
+    if (ct.size() != (1u << 20)) state.SkipWithError("table did not take 1M flows");
+    state.counters["flows"] = ct.size();
+    state.counters["bytes_per_flow"] = static_cast<double>(Conntrack<Ip4>::bytes_per_flow());
+    state.counters["MiB_total"] = static_cast<double>(Conntrack<Ip4>::bytes_per_flow()) * ct.capacity() / (1 << 20);
+  }
+}
+
 // Machine-speed reference measured in the same run: a dependent chain of
 // 64-bit mixes (no memory traffic). Pipeline ns/packet divided by this
 // figure is comparable across runs on a machine whose speed drifts.
@@ -169,10 +296,27 @@ BENCHMARK_CAPTURE(BM_Decap, vxlan, "vxlan")->Arg(64)->Arg(1400)->ComputeStatisti
 BENCHMARK_CAPTURE(BM_Encap, geneve, "geneve")->Arg(64)->Arg(1400)->ComputeStatistics("min", fastest);
 BENCHMARK_CAPTURE(BM_Decap, geneve, "geneve")->Arg(64)->Arg(1400)->ComputeStatistics("min", fastest);
 BENCHMARK(BM_EncapLargeIpcache)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_ServiceEgressEstablished)->Arg(64)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_ServiceNewConnections)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_ConntrackMemoryAt1M)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Calibrate)->ComputeStatistics("min", fastest);
 
 // Exactly N batches of one case, no framework: for callgrind differences.
 int fixed_batches(long n, const std::string& which) {
+  if (which == "service-egress-64") {
+    ServiceBench b(65536);
+    Ring ring(service_frames(64), 1);
+    for (long i = 0; i < n; ++i) {
+      run_pipeline(*b.h.snap, ring.fill(), kMaxBatch, b.h.counters, &b.h.requests, b.h.flows);
+      restore_l3l4(ring);
+      ring.advance();
+    }
+    // All encapsulated; only the first pass over the ring created flows.
+    return b.h.counters.encapsulated.get() == static_cast<uint64_t>(n) * kMaxBatch &&
+                   b.h.counters.ct_created.get() == kRing
+               ? 0
+               : 1;
+  }
   const bool encap = which.rfind("encap", 0) == 0;
   const std::size_t size = which.find("1400") != std::string::npos ? 1400 : 64;
   Harness h("vxlan");

@@ -598,11 +598,17 @@ void pod_ipv4(Ctx& x, Packet& p) {
       e = nullptr;
     }
   }
+  const uint32_t policy_rev = x.s.policy ? x.s.policy->revision() : 0;
   if (e) {
     x.c.ct_hits.add();
-    if (!policy_allows(x, p, src->identity, e->dst_identity, PolicyDirection::egress, e->xlat)) return;
-    if (const EndpointEntry* d = x.s.endpoints4.find(e->xlat.daddr))
-      if (!policy_allows(x, p, d->identity, src->identity, PolicyDirection::ingress, e->xlat)) return;
+    // Forward packets of a tracked flow are checked again only when the
+    // policy changed since their verdict (a new table denies at once).
+    if (e->policy_rev != policy_rev) {
+      if (!policy_allows(x, p, src->identity, e->dst_identity, PolicyDirection::egress, e->xlat)) return;
+      if (const EndpointEntry* d = x.s.endpoints4.find(e->xlat.daddr))
+        if (!policy_allows(x, p, d->identity, src->identity, PolicyDirection::ingress, e->xlat)) return;
+      e->policy_rev = policy_rev;
+    }
     x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
     if (e->flags & (kCtDnat | kCtSnat)) {
       nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
@@ -643,6 +649,7 @@ void pod_ipv4(Ctx& x, Packet& p) {
   x.c.ct_created.add();
   e->src_identity = src->identity;
   e->dst_identity = dst_id;
+  e->policy_rev = policy_rev;
   if (port_remapped) e->flags |= kCtSnat;
   if (svc) {
     e->flags |= kCtDnat;
@@ -778,8 +785,12 @@ void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
   const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
   if (!ep) return drop(x, p, DropReason::no_local_endpoint);
   const uint32_t peer = src_identity ? src_identity : identity_of4(x, ip->saddr);
-  if (!policy_allows(x, p, ep->identity, peer, PolicyDirection::ingress, f.t)) return;
   const PolicyTable* pol = x.s.policy.get();
+  const uint32_t policy_rev = pol ? pol->revision() : 0;
+  if (!(e && e->policy_rev == policy_rev && e->src_identity == peer)) {
+    if (!policy_allows(x, p, ep->identity, peer, PolicyDirection::ingress, f.t)) return;
+    if (e) e->policy_rev = policy_rev;
+  }
   if (pol && pol->any_enforced()) {
     // Track only where policy may need it for the replies; otherwise the
     // table would fill with flows nothing ever looks up.
@@ -789,6 +800,7 @@ void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
       x.c.ct_created.add();
       e->src_identity = peer;
       e->dst_identity = ep->identity;
+      e->policy_rev = policy_rev;
     }
   }
   if (e) {

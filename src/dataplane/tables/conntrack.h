@@ -73,6 +73,7 @@ struct CtEntry {
   uint32_t src_identity = 0, dst_identity = 0;
   uint32_t packets_orig = 0, packets_reply = 0;
   uint32_t created = 0;
+  uint32_t policy_rev = 0;  // PolicyTable::revision() that allowed the flow (0: none yet)
 };
 
 enum class CtDir : uint8_t { orig = 0, reply = 1 };
