@@ -111,7 +111,8 @@ TEST(Config, MissingFileIsAClearError) {
 }
 
 TEST(Config, ExampleConfigsInTheRepositoryAreValid) {
-  for (const char* name : {"node-vxlan.yaml", "node-geneve.yaml", "vm-kernel-vxlan-peer.yaml", "node-clustermesh.yaml"}) {
+  for (const char* name : {"node-vxlan.yaml", "node-geneve.yaml", "vm-kernel-vxlan-peer.yaml", "node-clustermesh.yaml",
+                           "gateway-services.yaml"}) {
     const std::string path = std::string(XDPMESH_SOURCE_DIR) + "/configs/" + name;
     EXPECT_NO_THROW(load_config_file(path)) << path;
   }

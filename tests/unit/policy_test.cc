@@ -580,3 +580,12 @@ TEST(PolicyDirectoryErrors, MissingDirectoryIsAClearError) {
 
 }  // namespace
 }  // namespace xdpmesh
+
+namespace xdpmesh {
+namespace {
+TEST(PolicyExamples, ExamplePoliciesInTheRepositoryLoad) {
+  const PolicySet set = load_policy_directory(std::string(XDPMESH_SOURCE_DIR) + "/configs/policies");
+  EXPECT_EQ(set.policies.size(), 2u);
+}
+}  // namespace
+}  // namespace xdpmesh
