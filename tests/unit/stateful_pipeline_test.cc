@@ -412,6 +412,46 @@ spec:
   EXPECT_EQ(reply.out_port, kPortA2) << drop_reason_name(reply.reason);
 }
 
+TEST(Policy, ForgedIcmpErrorQuotingAnAllowedFlowDoesNotBypassPolicy) {
+  Harness h;
+  h.load_policy(kFrontendToMesh2Backend);
+  ASSERT_EQ(h.run(a1_udp("10.1.2.2", 1000, 9000), kPortA1).out_port, kUplinkPort);
+  // a1 "answers" with an error to a2 (denied) quoting its allowed flow's reply.
+  Bytes quoted = PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv4("10.1.2.2", "10.1.1.2").udp(9000, 1000).build();
+  Bytes icmp = {3, 3, 0, 0, 0, 0, 0, 0};
+  icmp.insert(icmp.end(), quoted.begin() + 14, quoted.begin() + 14 + 28);
+  const uint16_t ck = ref_checksum(icmp.data(), icmp.size());
+  icmp[2] = static_cast<uint8_t>(ck >> 8);
+  icmp[3] = static_cast<uint8_t>(ck);
+  Bytes ip = {0x45, 0, 0, static_cast<uint8_t>(20 + icmp.size()), 0, 0, 0, 0, 64, 1, 0, 0, 10, 1, 1, 2, 10, 1, 1, 3};
+  const uint16_t ipck = ref_checksum(ip.data(), 20);
+  ip[10] = static_cast<uint8_t>(ipck >> 8);
+  ip[11] = static_cast<uint8_t>(ipck);
+  Bytes frame = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac, 0x0800).build();
+  frame.insert(frame.end(), ip.begin(), ip.end());
+  frame.insert(frame.end(), icmp.begin(), icmp.end());
+  EXPECT_EQ(h.run(frame, kPortA1).reason, DropReason::policy_denied);
+  EXPECT_EQ(h.counters.icmp_related.get(), 0u);
+}
+
+TEST(Policy, AnEstablishedFlowIsJudgedAgainWhenItsPeersIdentityChanges) {
+  Harness h;
+  h.load_policy(kFrontendToMesh2Backend);
+  ASSERT_EQ(h.run(a1_udp("10.1.2.2", 1000, 9000), kPortA1).out_port, kUplinkPort);
+  // 10.1.2.2 now belongs to an alpha backend (an IP reused by another pod).
+  h.mesh.set_ipcache(*parse_ipcache_prefix("10.1.2.2/32"), IpcacheOwner{IpcacheRank::api, ""},
+                     IpcacheValue{kIdA2, *parse_ip4("192.168.50.2"), "api", 0});
+  h.snap = build_snapshot(7, h.cfg, h.mesh, h.facts);
+  h.snap->policy = h.policy.table;
+  EXPECT_EQ(h.run(a1_udp("10.1.2.2", 1000, 9000), kPortA1).reason, DropReason::policy_denied);
+}
+
+TEST(Policy, UplinkTrafficCannotClaimALocalPodsAddress) {
+  Harness h;
+  Bytes spoofed = PacketBuilder().eth(kNextHopMac, kUplinkMac).ipv4("10.1.1.3", "10.1.1.2").udp(1, 2).build();
+  EXPECT_EQ(h.run(spoofed, kUplinkPort).reason, DropReason::src_not_endpoint);
+}
+
 TEST(Policy, MonitorEventsCarryReasonIdentitiesAndTuple) {
   Harness h;
   h.load_policy(kFrontendToMesh2Backend);

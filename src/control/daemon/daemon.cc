@@ -149,6 +149,7 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
       steering_->set_xsk(static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES + q), ports[i]->fd());
     WorkerOptions wo;
     wo.id = q;
+    wo.workers = cfg_.queues;
     wo.flows = cfg_.conntrack;
     workers_.push_back(std::make_unique<Worker>(wo, std::move(umem), std::move(ports), *published_, *qsbr_));
   }

@@ -115,6 +115,7 @@ class Daemon {
   uint64_t compiled_identities_fp_ = 0;
   uint64_t policy_revision_ = 0;
   std::map<std::string, uint32_t> cidr_identities_;  // policy CIDR -> local-scope identity
+  uint32_t next_cidr_identity_ = 0;
   boost::asio::steady_timer policy_timer_{io_};
   boost::asio::steady_timer monitor_timer_{io_};
   std::deque<std::pair<uint64_t, DropEvent>> monitor_events_;

@@ -121,15 +121,16 @@ void Daemon::apply_policy_cidrs() {
     if (auto p = parse_ipcache_prefix(it->first)) mesh_.erase_ipcache(*p, owner);
     it = cidr_identities_.erase(it);
   }
-  uint32_t next = kLocalIdentityBase + 1;
-  for (const auto& [c, id] : cidr_identities_) next = std::max(next, id + 1);
+  // Never reuse an identity a removed CIDR had: flows judged under it must
+  // not pass as another prefix.
+  if (next_cidr_identity_ == 0) next_cidr_identity_ = kLocalIdentityBase + 1;
   for (const std::string& c : wanted) {
     if (cidr_identities_.count(c)) continue;
     auto p = parse_ipcache_prefix(c);
     if (!p) continue;
-    cidr_identities_[c] = next;
+    cidr_identities_[c] = next_cidr_identity_;
     IpcacheValue v;
-    v.identity = next++;
+    v.identity = next_cidr_identity_++;
     v.source = "policy";
     mesh_.set_ipcache(*p, owner, v);
   }
@@ -210,7 +211,8 @@ json::object Daemon::ct_list(const json::object& req) {
   std::string filter;
   if (const json::value* f = req.if_contains("flow"); f && f->is_string()) filter = f->as_string().c_str();
   std::size_t limit = 10000;
-  if (const json::value* l = req.if_contains("limit"); l && l->is_int64()) limit = static_cast<std::size_t>(l->as_int64());
+  if (const json::value* l = req.if_contains("limit"); l && l->is_int64())
+    limit = static_cast<std::size_t>(std::clamp<int64_t>(l->as_int64(), 1, 1000000));
   json::array flows;
   json::array workers;
   for (auto& w : workers_) {

@@ -75,7 +75,8 @@ struct FlowState {
   Conntrack<Ip4> ct4;
   Conntrack<Ip6> ct6;
   AffinityCache affinity;
-  uint16_t next_snat_port = 0;  // cursor in the SNAT range
+  uint16_t next_snat_port = 0;  // cursor in this worker's slice of the SNAT range
+  uint32_t snat_slice = 0, snat_slices = 1;  // this worker's slice: worker index, worker count
   uint32_t now = 0;             // seconds, CLOCK_MONOTONIC_COARSE; set per batch
   DropEvents events;
   std::atomic<bool> monitor{false};  // set by the control thread while someone listens

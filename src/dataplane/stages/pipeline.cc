@@ -399,14 +399,13 @@ inline uint32_t identity_of4(Ctx& x, uint32_t addr_be) {
 // the address it was sent to (the service frontend): the client learns at
 // once that its connection is gone instead of retransmitting into the void.
 void tcp_reset4(Ctx& x, Packet& p, const L4v4& f, uint32_t from_be, uint16_t from_port) {
+  if (f.tcp_flags & 0x04) return;  // never answer a reset with a reset (RFC 793); the frame stays dropped
   const uint8_t* tcp_in = f.l4;
   uint32_t seq_in, ack_in;
   std::memcpy(&seq_in, tcp_in + 4, 4);
   std::memcpy(&ack_in, tcp_in + 8, 4);
-  const uint32_t hl = (p.data[kEth] & 0x0f) * 4u;
-  const uint32_t payload = f.l4_len - ((tcp_in[12] >> 4) * 4u);
-  uint32_t seg_len = payload + ((f.tcp_flags & 0x02) ? 1 : 0) + ((f.tcp_flags & 0x01) ? 1 : 0);
-  (void)hl;
+  const uint32_t doff = std::clamp<uint32_t>((tcp_in[12] >> 4) * 4u, 20, f.l4_len);
+  const uint32_t seg_len = (f.l4_len - doff) + ((f.tcp_flags & 0x02) ? 1 : 0) + ((f.tcp_flags & 0x01) ? 1 : 0);
   auto* eth = reinterpret_cast<EthHdr*>(p.data);
   uint8_t mac[6];
   std::memcpy(mac, eth->src, 6);
@@ -454,10 +453,15 @@ inline const LbBackend* pick_backend(Ctx& x, const ServiceLb& svc, const CtTuple
 }
 
 // Picks a source port from the SNAT range whose reply tuple no flow uses yet.
+// Each worker takes its own slice of the range: flows of two workers never
+// share a reply tuple, even when RSS moves a reply to the other one.
 inline bool choose_source_port(Ctx& x, CtTuple<Ip4>& xlat) {
   const uint32_t range = static_cast<uint32_t>(x.s.snat_port_max - x.s.snat_port_min) + 1;
+  const uint32_t slices = std::max<uint32_t>(1, x.fs.snat_slices);
+  const uint32_t width = std::max<uint32_t>(1, range / slices);
+  const uint32_t base = x.s.snat_port_min + (x.fs.snat_slice % slices) * width;
   for (int tries = 0; tries < 64; ++tries) {
-    xlat.sport = hton16(static_cast<uint16_t>(x.s.snat_port_min + (x.fs.next_snat_port++ % range)));
+    xlat.sport = hton16(static_cast<uint16_t>(base + (x.fs.next_snat_port++ % width)));
     if (!x.fs.ct4.lookup(xlat.reversed(), x.fs.now).entry) return true;
   }
   return false;
@@ -522,9 +526,13 @@ bool related_icmp4(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f) {
     std::memcpy(&qt.sport, ql4 + 4, 2);
     qt.dport = qt.sport;
   }
+  // The error must travel to whoever sent the quoted packet; otherwise it
+  // is not related, whatever it quotes (no policy bypass by forged errors).
+  if (ip->daddr != qip->saddr) return false;
   const auto hit = x.fs.ct4.lookup(qt.reversed(), x.fs.now);
   if (!hit.entry) return false;
   const CtEntry<Ip4>& e = *hit.entry;
+  if (hit.dir == CtDir::orig && (e.flags & (kCtDnat | kCtSnat))) return false;
   if (hit.dir == CtDir::reply && (e.flags & (kCtDnat | kCtSnat))) {
     // The quoted packet left as e.xlat; show the client what it sent (e.orig).
     qip->saddr = e.orig.saddr.be;
@@ -547,9 +555,7 @@ bool related_icmp4(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f) {
     }
   }
   x.c.icmp_related.add();
-  const uint32_t id = x.s.endpoints4.find(Ip4{ip->saddr}) ? x.s.endpoints4.find(Ip4{ip->saddr})->identity
-                                                           : kIdentityRemoteNodeId;
-  route4(x, p, ip, f, id);
+  route4(x, p, ip, f, identity_of4(x, ip->saddr));
   return true;
 }
 
@@ -582,10 +588,17 @@ void pod_ipv4(Ctx& x, Packet& p) {
     if (e->flags & kCtGateway) return to_gateway_client(x, p, *e);
     return route4(x, p, ip, f, src->identity);
   }
-  if (e) {
-    if ((e->flags & kCtDnat) && !x.s.services.backend_alive(e->backend, e->xlat.daddr.be, e->xlat.dport)) {
-      // Its backend left the service (a lost cluster, a deleted pod): reset
-      // TCP; let a UDP flow be balanced again onto a surviving backend.
+  const uint32_t tables_version = static_cast<uint32_t>(x.s.version);
+  if (e && (f.tcp_flags & 0x02) && !(f.tcp_flags & 0x10) && e->state == CtState::closing) {
+    x.fs.ct4.erase(*e);  // a new connection reusing the tuple of a closed one
+    e = nullptr;
+  }
+  if (e && e->checked_version != tables_version) {
+    // The tables changed since this flow was last judged: its backend may
+    // have left its service, its destination may have another identity, the
+    // policy may differ. Judge it again (once per table version).
+    if ((e->flags & kCtDnat) && !x.s.services.backend_in_service(e->service, e->backend, e->orig, e->xlat)) {
+      // Reset TCP; let a UDP flow be balanced again onto a surviving backend.
       x.fs.ct4.erase(*e);
       e = nullptr;
       if (f.t.proto == kProtoTcp) {
@@ -593,22 +606,16 @@ void pod_ipv4(Ctx& x, Packet& p) {
         x.c.drop(DropReason::backend_gone);
         return tcp_reset4(x, p, f, f.t.daddr.be, f.t.dport);
       }
-    } else if ((f.tcp_flags & 0x02) && !(f.tcp_flags & 0x10) && e->state == CtState::closing) {
-      x.fs.ct4.erase(*e);  // a new connection reusing the tuple of a closed one
-      e = nullptr;
-    }
-  }
-  const uint32_t policy_rev = x.s.policy ? x.s.policy->revision() : 0;
-  if (e) {
-    x.c.ct_hits.add();
-    // Forward packets of a tracked flow are checked again only when the
-    // policy changed since their verdict (a new table denies at once).
-    if (e->policy_rev != policy_rev) {
+    } else {
+      e->dst_identity = identity_of4(x, e->xlat.daddr.be);
       if (!policy_allows(x, p, src->identity, e->dst_identity, PolicyDirection::egress, e->xlat)) return;
       if (const EndpointEntry* d = x.s.endpoints4.find(e->xlat.daddr))
         if (!policy_allows(x, p, d->identity, src->identity, PolicyDirection::ingress, e->xlat)) return;
-      e->policy_rev = policy_rev;
+      e->checked_version = tables_version;
     }
+  }
+  if (e) {
+    x.c.ct_hits.add();
     x.fs.ct4.touch(*e, CtDir::orig, f.tcp_flags, x.fs.now);
     if (e->flags & (kCtDnat | kCtSnat)) {
       nat4_rewrite(ip, f.l4, e->xlat.saddr.be, e->xlat.sport, e->xlat.daddr.be, e->xlat.dport);
@@ -649,7 +656,7 @@ void pod_ipv4(Ctx& x, Packet& p) {
   x.c.ct_created.add();
   e->src_identity = src->identity;
   e->dst_identity = dst_id;
-  e->policy_rev = policy_rev;
+  e->checked_version = tables_version;
   if (port_remapped) e->flags |= kCtSnat;
   if (svc) {
     e->flags |= kCtDnat;
@@ -698,9 +705,19 @@ inline bool policy_allows6(Ctx& x, Packet& p, uint32_t subject, uint32_t peer, P
 inline bool stateful6(Ctx& x, Packet& p, Ipv6Hdr* ip6, uint32_t src_id, uint32_t dst_id,
                       const EndpointEntry* local_src, const EndpointEntry* local_dst) {
   const PolicyTable* pol = x.s.policy.get();
-  if (!pol || !pol->any_enforced()) return true;
+  const bool enforcing = pol && pol->any_enforced();
+  // Flows leaving a local pod are tracked always (a policy that appears
+  // later must not cut their replies); arriving ones only under policy.
+  if (!enforcing && !local_src) return true;
   L4v6 f;
   parse_l4_v6(ip6, p, f);
+  // Extension headers and fragments have no ports to tell flows apart: such
+  // packets are judged by policy one by one and never count as replies.
+  const bool trackable = f.t.proto == kProtoTcp || f.t.proto == kProtoUdp || f.t.proto == kProtoIcmpv6;
+  if (!trackable) {
+    if (local_src && !policy_allows6(x, p, local_src->identity, dst_id, PolicyDirection::egress, f)) return false;
+    return !(local_dst && !policy_allows6(x, p, local_dst->identity, src_id, PolicyDirection::ingress, f));
+  }
   auto hit = x.fs.ct6.lookup(f.t, x.fs.now);
   if (hit.entry && hit.dir == CtDir::reply) {
     x.fs.ct6.touch(*hit.entry, CtDir::reply, f.tcp_flags, x.fs.now);
@@ -784,12 +801,17 @@ void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
   }
   const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
   if (!ep) return drop(x, p, DropReason::no_local_endpoint);
+  // A local pod's address can only come from its own interface.
+  if (!src_identity && x.s.endpoints4.find(Ip4{ip->saddr})) return drop(x, p, DropReason::src_not_endpoint);
   const uint32_t peer = src_identity ? src_identity : identity_of4(x, ip->saddr);
   const PolicyTable* pol = x.s.policy.get();
-  const uint32_t policy_rev = pol ? pol->revision() : 0;
-  if (!(e && e->policy_rev == policy_rev && e->src_identity == peer)) {
+  const uint32_t tables_version = static_cast<uint32_t>(x.s.version);
+  if (!(e && e->checked_version == tables_version && e->src_identity == peer)) {
     if (!policy_allows(x, p, ep->identity, peer, PolicyDirection::ingress, f.t)) return;
-    if (e) e->policy_rev = policy_rev;
+    if (e) {
+      e->checked_version = tables_version;
+      e->src_identity = peer;
+    }
   }
   if (pol && pol->any_enforced()) {
     // Track only where policy may need it for the replies; otherwise the
@@ -800,7 +822,7 @@ void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
       x.c.ct_created.add();
       e->src_identity = peer;
       e->dst_identity = ep->identity;
-      e->policy_rev = policy_rev;
+      e->checked_version = tables_version;
     }
   }
   if (e) {
@@ -870,13 +892,21 @@ void gateway_in(Ctx& x, Packet& p, Ipv4Hdr* ip, const ServiceLb& svc) {
   if (!f.l4) return drop(x, p, DropReason::service_fragment);
   auto hit = x.fs.ct4.lookup(f.t, x.fs.now);
   CtEntry<Ip4>* e = hit.entry;
-  if (e && hit.dir == CtDir::orig &&
-      !x.s.services.backend_alive(e->backend, e->xlat.daddr.be, e->xlat.dport)) {
-    x.fs.ct4.erase(*e);
-    e = nullptr;
-    if (f.t.proto == kProtoTcp) {
-      x.c.drop(DropReason::backend_gone);
-      return tcp_reset4(x, p, f, f.t.daddr.be, f.t.dport);
+  const uint32_t tables_version = static_cast<uint32_t>(x.s.version);
+  if (e && hit.dir == CtDir::orig && e->checked_version != tables_version) {
+    const EndpointEntry* local = x.s.endpoints4.find(e->xlat.daddr);
+    if (!x.s.services.backend_in_service(e->service, e->backend, e->orig, e->xlat)) {
+      x.fs.ct4.erase(*e);
+      e = nullptr;
+      if (f.t.proto == kProtoTcp) {
+        drop_event(x, p, DropReason::backend_gone, f.t, kIdentityWorldId, 0);
+        x.c.drop(DropReason::backend_gone);
+        return tcp_reset4(x, p, f, f.t.daddr.be, f.t.dport);
+      }
+    } else if (local && !policy_allows(x, p, local->identity, kIdentityWorldId, PolicyDirection::ingress, e->xlat)) {
+      return;
+    } else {
+      e->checked_version = tables_version;
     }
   }
   if (!e) {
@@ -899,6 +929,7 @@ void gateway_in(Ctx& x, Packet& p, Ipv4Hdr* ip, const ServiceLb& svc) {
     e->backend = b->id;
     e->src_identity = kIdentityWorldId;
     e->dst_identity = dst_id;
+    e->checked_version = tables_version;
     std::memcpy(e->client_mac, p.data + 6, 6);
   } else if (hit.dir == CtDir::reply) {
     return drop(x, p, DropReason::not_for_us);

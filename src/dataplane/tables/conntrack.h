@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "dataplane/core/flow_hash.h"
@@ -39,10 +40,12 @@ inline uint64_t fold_addr(const Ip6& a) {
   std::memcpy(&hi, a.bytes.data() + 8, 8);
   return lo ^ (hi * 0xc2b2ae3d27d4eb4fULL);
 }
+// seed: per table, random, so that a remote sender cannot aim many flows at
+// one probe chain (the mixer is public).
 template <typename A>
-inline uint64_t hash_tuple(const CtTuple<A>& t) {
-  return mix64(fold_addr(t.saddr) * 0x9e3779b97f4a7c15ULL ^ fold_addr(t.daddr) ^
-               (static_cast<uint64_t>(t.sport) << 40 | static_cast<uint64_t>(t.dport) << 24 | t.proto));
+inline uint64_t hash_tuple(const CtTuple<A>& t, uint64_t seed = 0) {
+  return mix64((fold_addr(t.saddr) * 0x9e3779b97f4a7c15ULL ^ fold_addr(t.daddr) ^
+                (static_cast<uint64_t>(t.sport) << 40 | static_cast<uint64_t>(t.dport) << 24 | t.proto)) + seed);
 }
 
 enum class CtState : uint8_t { syn_sent, established, closing, udp, icmp, other };
@@ -73,7 +76,7 @@ struct CtEntry {
   uint32_t src_identity = 0, dst_identity = 0;
   uint32_t packets_orig = 0, packets_reply = 0;
   uint32_t created = 0;
-  uint32_t policy_rev = 0;  // PolicyTable::revision() that allowed the flow (0: none yet)
+  uint32_t checked_version = 0;  // Snapshot::version the flow was last judged against (policy, backend, identity)
 };
 
 enum class CtDir : uint8_t { orig = 0, reply = 1 };
@@ -82,7 +85,7 @@ template <typename A>
 class Conntrack {
  public:
   // capacity: maximum concurrent flows (rounded up to a power of two).
-  explicit Conntrack(uint32_t capacity, CtTimeouts t = {}) : timeouts_(t) {
+  explicit Conntrack(uint32_t capacity, CtTimeouts t = {}) : timeouts_(t), seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL) {
     uint32_t cap = 64;
     while (cap < capacity) cap <<= 1;
     entries_.resize(cap);
@@ -100,7 +103,7 @@ class Conntrack {
 
   // The flow this packet belongs to; an expired flow is removed and missed.
   Hit lookup(const CtTuple<A>& t, uint32_t now) {
-    const uint64_t h = hash_tuple(t);
+    const uint64_t h = hash_tuple(t, seed_);
     const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;
     for (std::size_t i = h & index_mask_;; i = (i + 1) & index_mask_) {
       const Slot s = index_[i];
@@ -112,7 +115,7 @@ class Conntrack {
       if (static_cast<int32_t>(e.expires - now) < 0) {
         remove(s.ref >> 1);
         ++expired_;
-        return {};
+        return lookup(t, now);  // a live flow with the same key may sit further along
       }
       return {&e, dir};
     }
@@ -220,7 +223,7 @@ class Conntrack {
   };
 
   void insert(const CtTuple<A>& t, uint32_t ref) {
-    const uint64_t h = hash_tuple(t);
+    const uint64_t h = hash_tuple(t, seed_);
     const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1;
     std::size_t i = h & index_mask_;
     while (index_[i].tag != 0) i = (i + 1) & index_mask_;
@@ -230,7 +233,7 @@ class Conntrack {
   // Linear probing deletion by backward shift: no tombstones, so probe
   // lengths stay short under churn.
   void unlink(const CtTuple<A>& t, uint32_t ref) {
-    const uint64_t h = hash_tuple(t);
+    const uint64_t h = hash_tuple(t, seed_);
     std::size_t i = h & index_mask_;
     while (!(index_[i].tag != 0 && index_[i].ref == ref)) {
       if (index_[i].tag == 0) return;
@@ -240,7 +243,7 @@ class Conntrack {
     for (std::size_t j = (hole + 1) & index_mask_; index_[j].tag != 0; j = (j + 1) & index_mask_) {
       const CtEntry<A>& e = entries_[index_[j].ref >> 1];
       const CtTuple<A> key = (index_[j].ref & 1) ? e.xlat.reversed() : e.orig;
-      const std::size_t home = hash_tuple(key) & index_mask_;
+      const std::size_t home = hash_tuple(key, seed_) & index_mask_;
       // Move j into the hole unless its home lies cyclically in (hole, j].
       const bool stays = hole < j ? (home > hole && home <= j) : (home > hole || home <= j);
       if (!stays) {
@@ -262,6 +265,7 @@ class Conntrack {
   }
 
   CtTimeouts timeouts_;
+  uint64_t seed_;
   std::vector<CtEntry<A>> entries_;
   std::vector<Slot> index_;
   std::size_t index_mask_ = 0;

@@ -9,7 +9,6 @@
 // allows passes (default deny).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -89,9 +88,6 @@ class PolicyTable {
     return identity < 256 || known_.find(PolicySubjectKey{identity, 0}) != nullptr;
   }
   bool any_enforced() const { return enforced_.size() != 0; }
-  // Unique per built table (never 0): a flow remembers the revision its
-  // verdict came from and skips the lookup while the table is the same.
-  uint32_t revision() const { return revision_; }
   const std::vector<std::string>& rules() const { return rules_; }
   std::size_t entries() const { return peers_.size(); }
   template <typename F>
@@ -121,11 +117,6 @@ class PolicyTable {
   std::vector<PolicyPortRange> ranges_;
   std::vector<std::string> rules_;
   FlatMap<PolicySubjectKey, uint8_t> known_;
-  uint32_t revision_ = next_revision();
-  static uint32_t next_revision() {
-    static std::atomic<uint32_t> n{0};
-    return ++n;
-  }
 };
 
 // Collects what the compiler decided and freezes it into a PolicyTable.

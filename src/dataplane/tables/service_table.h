@@ -67,10 +67,16 @@ struct ServiceTable {
     const auto* s = frontends.find(ServiceKey{ip_be, port_be, proto});
     return s ? s->get() : nullptr;
   }
-  bool backend_alive(uint32_t id, uint32_t ip_be, uint16_t port_be) const {
-    if (id >= backends.size()) return false;
-    const BackendSlot& b = backends[id];
-    return b.alive && b.ip_be == ip_be && b.port_be == port_be;
+  // A DNAT flow's backend is still one its frontend uses: the frontend is
+  // found again from the flow's original destination, the backend by ID and
+  // address (IDs are reused for other addresses).
+  template <typename Tuple>
+  bool backend_in_service(uint32_t service_id, uint32_t backend_id, const Tuple& orig, const Tuple& xlat) const {
+    const ServiceLb* s = find(orig.daddr.be, orig.dport, orig.proto);
+    if (!s || s->id != service_id || backend_id >= backends.size() || !backends[backend_id].alive) return false;
+    for (const LbBackend& b : s->backends)
+      if (b.id == backend_id) return b.ip_be == xlat.daddr.be && b.port_be == xlat.dport;
+    return false;
   }
 };
 

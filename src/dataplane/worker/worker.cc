@@ -15,6 +15,8 @@ Worker::Worker(WorkerOptions opts, std::unique_ptr<Umem> umem, std::vector<std::
     : opts_(opts), umem_(std::move(umem)), ports_(std::move(ports)), snapshot_(snapshot), qsbr_(qsbr),
       flows_(std::make_unique<FlowState>(opts.flows)), tx_stage_(ports_.size()) {
   for (auto& p : ports_) refill(*p);
+  flows_->snat_slice = opts_.id;
+  flows_->snat_slices = opts_.workers;
 }
 
 void Worker::reclaim_completions(XskPort& port) {

@@ -21,6 +21,7 @@ namespace xdpmesh {
 
 struct WorkerOptions {
   uint32_t id = 0;
+  uint32_t workers = 1;  // of this daemon (each takes a slice of the SNAT ports)
   FlowStateOptions flows;
   uint32_t spin_iterations = 2000;  // empty polls before sleeping
   int sleep_timeout_ms = 100;       // upper bound of one sleep (stop flag checked after)
