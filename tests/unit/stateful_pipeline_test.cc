@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <map>
 #include <set>
@@ -66,6 +67,27 @@ Bytes from_tunnel(uint32_t vni, const Bytes& inner) {
 }
 Bytes inner_tcp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport, uint8_t flags) {
   return PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv4(src, dst).tcp(sport, dport, flags).payload(10).build();
+}
+
+// An IPv4 ICMP error frame (type/code) from src to dst quoting the first 28
+// bytes (IP + 8) of `quoted_l3`, with correct checksums.
+Bytes icmp_error_frame(const std::string& eth_src, const std::string& eth_dst, std::array<uint8_t, 4> src,
+                       std::array<uint8_t, 4> dst, uint8_t type, uint8_t code, uint16_t mtu, const uint8_t* quoted_l3) {
+  Bytes icmp = {type, code, 0, 0, 0, 0, static_cast<uint8_t>(mtu >> 8), static_cast<uint8_t>(mtu)};
+  icmp.insert(icmp.end(), quoted_l3, quoted_l3 + 28);
+  const uint16_t ck = ref_checksum(icmp.data(), icmp.size());
+  icmp[2] = static_cast<uint8_t>(ck >> 8);
+  icmp[3] = static_cast<uint8_t>(ck);
+  Bytes ip = {0x45, 0, 0, static_cast<uint8_t>(20 + icmp.size()), 0, 0, 0, 0, 64, 1, 0, 0};
+  ip.insert(ip.end(), src.begin(), src.end());
+  ip.insert(ip.end(), dst.begin(), dst.end());
+  const uint16_t ipck = ref_checksum(ip.data(), 20);
+  ip[10] = static_cast<uint8_t>(ipck >> 8);
+  ip[11] = static_cast<uint8_t>(ipck);
+  Bytes frame = PacketBuilder().eth(eth_src, eth_dst, 0x0800).build();
+  frame.insert(frame.end(), ip.begin(), ip.end());
+  frame.insert(frame.end(), icmp.begin(), icmp.end());
+  return frame;
 }
 
 // The L3 packet of a frame: at 14 when delivered locally, at 64 inside VXLAN.
@@ -337,19 +359,8 @@ services:
   auto r = h.run(a1_tcp("10.96.0.10", 40002, 80), kPortA1);
   ASSERT_EQ(r.out_port, kUplinkPort);
   // The backend's host answers "fragmentation needed", quoting what it got.
-  Bytes quoted(r.frame.begin() + 64, r.frame.begin() + 64 + 28);
-  Bytes icmp = {3, 4, 0, 0, 0, 0, 0x05, 0x00};
-  icmp.insert(icmp.end(), quoted.begin(), quoted.end());
-  const uint16_t ck = ref_checksum(icmp.data(), icmp.size());
-  icmp[2] = static_cast<uint8_t>(ck >> 8);
-  icmp[3] = static_cast<uint8_t>(ck);
-  Bytes ip = {0x45, 0, 0, static_cast<uint8_t>(20 + icmp.size()), 0, 0, 0, 0, 64, 1, 0, 0, 10, 1, 2, 2, 10, 1, 1, 2};
-  const uint16_t ipck = ref_checksum(ip.data(), 20);
-  ip[10] = static_cast<uint8_t>(ipck >> 8);
-  ip[11] = static_cast<uint8_t>(ipck);
-  Bytes inner = PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08", 0x0800).build();
-  inner.insert(inner.end(), ip.begin(), ip.end());
-  inner.insert(inner.end(), icmp.begin(), icmp.end());
+  const Bytes inner = icmp_error_frame("02:00:00:00:00:09", "02:00:00:00:00:08", ip4("10.1.2.2"), ip4("10.1.1.2"), 3, 4,
+                                       1280, r.frame.data() + 64);
   auto back = h.run(from_tunnel(kIdB1, inner), kUplinkPort);
   ASSERT_EQ(back.out_port, kPortA1) << drop_reason_name(back.reason);
   EXPECT_EQ(ip_at(back.frame, 26), "10.96.0.10");        // outer source: the service
@@ -418,18 +429,7 @@ TEST(Policy, ForgedIcmpErrorQuotingAnAllowedFlowDoesNotBypassPolicy) {
   ASSERT_EQ(h.run(a1_udp("10.1.2.2", 1000, 9000), kPortA1).out_port, kUplinkPort);
   // a1 "answers" with an error to a2 (denied) quoting its allowed flow's reply.
   Bytes quoted = PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv4("10.1.2.2", "10.1.1.2").udp(9000, 1000).build();
-  Bytes icmp = {3, 3, 0, 0, 0, 0, 0, 0};
-  icmp.insert(icmp.end(), quoted.begin() + 14, quoted.begin() + 14 + 28);
-  const uint16_t ck = ref_checksum(icmp.data(), icmp.size());
-  icmp[2] = static_cast<uint8_t>(ck >> 8);
-  icmp[3] = static_cast<uint8_t>(ck);
-  Bytes ip = {0x45, 0, 0, static_cast<uint8_t>(20 + icmp.size()), 0, 0, 0, 0, 64, 1, 0, 0, 10, 1, 1, 2, 10, 1, 1, 3};
-  const uint16_t ipck = ref_checksum(ip.data(), 20);
-  ip[10] = static_cast<uint8_t>(ipck >> 8);
-  ip[11] = static_cast<uint8_t>(ipck);
-  Bytes frame = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac, 0x0800).build();
-  frame.insert(frame.end(), ip.begin(), ip.end());
-  frame.insert(frame.end(), icmp.begin(), icmp.end());
+  const Bytes frame = icmp_error_frame(kPodA1Mac, kLxcA1Mac, ip4("10.1.1.2"), ip4("10.1.1.3"), 3, 3, 0, quoted.data() + 14);
   EXPECT_EQ(h.run(frame, kPortA1).reason, DropReason::policy_denied);
   EXPECT_EQ(h.counters.icmp_related.get(), 0u);
 }

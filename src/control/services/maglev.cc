@@ -7,6 +7,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "dataplane/core/flow_hash.h"
+
 namespace xdpmesh {
 namespace {
 
@@ -21,14 +23,6 @@ namespace {
 // structure (unlike two FNV-1a offset bases, which differ by a fixed xor
 // pattern through the first multiply). Keys are short (< 64 bytes), so the
 // cost is a handful of multiplies per backend.
-constexpr uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Fractional digits of pi: arbitrary, but fixed forever (see the header).
 constexpr uint64_t kOffsetSeed = 0x243f6a8885a308d3ULL;

@@ -7,7 +7,7 @@
 namespace xdpmesh {
 
 // A strong 64-bit mixer (splitmix64 finaliser): cheap and well spread.
-inline uint64_t mix64(uint64_t x) {
+constexpr uint64_t mix64(uint64_t x) {
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ULL;
   x ^= x >> 27;

@@ -507,6 +507,17 @@ inline void reverse_translate(Ctx& x, Ipv4Hdr* ip, const L4v4& f, const CtEntry<
   x.c.rev_nat.add();
 }
 
+// A reply of a tracked flow: translated back, no policy. True when it has
+// left already (a gateway flow's reply goes out of the uplink).
+inline bool take_reply(Ctx& x, Packet& p, Ipv4Hdr* ip, const L4v4& f, CtEntry<Ip4>& e) {
+  x.c.ct_replies.add();
+  x.fs.ct4.touch(e, CtDir::reply, f.tcp_flags, x.fs.now);
+  reverse_translate(x, ip, f, e);
+  if (!(e.flags & kCtGateway)) return false;
+  to_gateway_client(x, p, e);
+  return true;
+}
+
 // An ICMP error about a tracked flow: translate the quoted packet and the
 // outer addresses back as for a reply, and let it through without policy
 // (it is related to an allowed flow). Returns false when it is not related.
@@ -582,11 +593,8 @@ void pod_ipv4(Ctx& x, Packet& p) {
   CtEntry<Ip4>* e = hit.entry;
   if (e && hit.dir == CtDir::reply) {
     // A reply of a flow we let in (or of a local service flow): no policy.
-    x.c.ct_replies.add();
-    x.fs.ct4.touch(*e, CtDir::reply, f.tcp_flags, x.fs.now);
-    reverse_translate(x, ip, f, *e);
-    if (e->flags & kCtGateway) return to_gateway_client(x, p, *e);
-    return route4(x, p, ip, f, src->identity);
+    if (!take_reply(x, p, ip, f, *e)) route4(x, p, ip, f, src->identity);
+    return;
   }
   const uint32_t tables_version = static_cast<uint32_t>(x.s.version);
   if (e && (f.tcp_flags & 0x02) && !(f.tcp_flags & 0x10) && e->state == CtState::closing) {
@@ -791,10 +799,7 @@ void inbound_ipv4(Ctx& x, Packet& p, Ipv4Hdr* ip, uint32_t src_identity) {
   auto hit = x.fs.ct4.lookup(f.t, x.fs.now);
   CtEntry<Ip4>* e = hit.entry;
   if (e && hit.dir == CtDir::reply) {
-    x.c.ct_replies.add();
-    x.fs.ct4.touch(*e, CtDir::reply, f.tcp_flags, x.fs.now);
-    reverse_translate(x, ip, f, *e);
-    if (e->flags & kCtGateway) return to_gateway_client(x, p, *e);
+    if (take_reply(x, p, ip, f, *e)) return;
     const EndpointEntry* ep = x.s.endpoints4.find(Ip4{ip->daddr});
     if (!ep) return drop(x, p, DropReason::no_local_endpoint);
     return deliver_ipv4(x, p, ip, *ep);
