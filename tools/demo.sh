@@ -6,7 +6,8 @@
 # etcd, publishes itself there in Cilium's format, and learns the other cluster
 # from that cluster's etcd. Pods then talk through a VXLAN tunnel (or Geneve:
 # tools/demo.sh geneve); the demo shows clustermesh status, identities, the
-# ipcache, traffic and `xdpmeshctl status`, then cleans up.
+# ipcache, traffic, a global service balanced over both clusters (service
+# list, explain, ct list) and `xdpmeshctl status`, then cleans up.
 # Needs root. Builds nothing: run after `meson setup build && ninja -C build`.
 set -euo pipefail
 MODE=${1:-vxlan}
@@ -27,6 +28,19 @@ echo "pods: a1 10.1.1.2  a2 10.1.1.3  on node-a;  b1 10.1.2.2  b2 10.1.2.3  on n
 echo "etcd of alpha: https://192.168.50.1:$XM_ETCD_PORT (pid $XM_ETCD_A_PID), of beta: https://192.168.50.2:$XM_ETCD_PORT"
 echo "config of node-a: $XM_WORK/node-a.yaml; its remote clusters: $XM_WORK/cm-a/"
 cat "$XM_WORK/node-a.yaml"
+
+# A global service "web" in both clusters: each node's local backend is its
+# app=web pod; with global: true each merges the other cluster's backends.
+for n in node-a node-b; do
+  cat >>"$XM_WORK/$n.yaml" <<'YAML'
+services:
+  - name: web
+    frontend: 10.96.0.10
+    ports: [{name: http, port: 80, protocol: TCP, target_port: 8080}, {name: dns, port: 80, protocol: UDP, target_port: 8080}]
+    selector: {app: web}
+    global: true
+YAML
+done
 
 step "starting xdpmeshd on both nodes"
 xm_start_daemon node-a "$XM_WORK/node-a.yaml" "$XM_WORK/node-a.log"
@@ -54,6 +68,22 @@ for _ in $(seq 50); do grep -q listening "$XM_WORK/tcp.json" 2>/dev/null && brea
 xm_ns a1 /usr/bin/python3 "$XM_SOURCE/tools/testnet/traffic.py" tcp-client --host 10.1.2.2 --port 5001 --bytes 20971520
 wait $spid
 tail -1 "$XM_WORK/tcp.json"
+
+step "global service web (10.96.0.10:80): xdpmeshctl service list on node-a"
+for _ in $(seq 50); do ctl node-a service get default/web -o json | grep -q '"cluster":"beta"' && break; sleep 0.1; done
+ctl node-a service list
+xm_ns a1 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.1.2 --port 8080 >/dev/null 2>&1 &
+XM_PIDS+=($!)
+xm_ns b1 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.2.2 --port 8080 >/dev/null 2>&1 &
+XM_PIDS+=($!)
+sleep 0.5
+step "1000 new UDP flows and 100 TCP connections from a2 to the service: which backend answered"
+xm_ns a2 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" probe --host 10.96.0.10 --port 80 --count 1000 --proto udp
+xm_ns a2 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" probe --host 10.96.0.10 --port 80 --count 100 --proto tcp
+step "xdpmeshctl explain --src 10.1.1.3 --dst 10.96.0.10 --dport 80 --proto tcp on node-a"
+ctl node-a explain --src 10.1.1.3 --dst 10.96.0.10 --dport 80 --proto tcp
+step "xdpmeshctl ct list --flow 10.96.0.10 --limit 5 on node-a"
+ctl node-a ct list --flow 10.96.0.10 --limit 5
 
 for n in node-a node-b; do
   step "xdpmeshctl status on $n"

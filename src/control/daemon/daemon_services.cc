@@ -219,7 +219,8 @@ json::object Daemon::ct_list(const json::object& req) {
     Worker::FlowDump d;
     json::object wo;
     wo["worker"] = w->id();
-    if (!w->dump_flows(d, limit, std::chrono::milliseconds(2000))) {
+    // A filter applies before the limit: copy the whole table then (bounded).
+    if (!w->dump_flows(d, filter.empty() ? limit : 4000000, std::chrono::milliseconds(2000))) {
       wo["error"] = "worker did not answer within 2 s";
       workers.push_back(std::move(wo));
       continue;
