@@ -452,6 +452,36 @@ TEST(Policy, UplinkTrafficCannotClaimALocalPodsAddress) {
   EXPECT_EQ(h.run(spoofed, kUplinkPort).reason, DropReason::src_not_endpoint);
 }
 
+TEST(Policy, Icmpv6PacketTooBigAboutAnAllowedFlowReachesAnEnforcedPod) {
+  Harness h;
+  h.load_policy(R"(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: frontend-ingress-none}
+spec:
+  endpointSelector: {matchLabels: {app: frontend}}
+  ingress: []
+)");
+  // a1 opens a TCP flow to b1 over IPv6 (egress is not enforced).
+  Bytes out = PacketBuilder().eth(kPodA1Mac, kLxcA1Mac).ipv6("fd00:1:1::2", "fd00:1:2::2").tcp(7000, 443, kSyn).payload(1200).build();
+  ASSERT_EQ(h.run(out, kPortA1).out_port, kUplinkPort);
+  auto ptb = [&](const std::string& quoted_src) {
+    // "Packet too big" from a router on the path, quoting a1's segment.
+    Bytes quoted = PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv6(quoted_src, "fd00:1:2::2").tcp(7000, 443, kSyn).build();
+    Bytes icmp(8 + 48, 0);
+    icmp[0] = 2;     // packet too big
+    icmp[6] = 0x05;  // MTU 1280
+    std::copy(quoted.begin() + 14, quoted.begin() + 14 + 48, icmp.begin() + 8);
+    Bytes frame = PacketBuilder().eth("02:00:00:00:00:09", "02:00:00:00:00:08").ipv6("fd00:1:2::2", "fd00:1:1::2").raw(icmp).build();
+    frame[14 + 6] = 58;  // next header ICMPv6 (the checksum is the pod's kernel's to check)
+    return from_tunnel(kIdB1, frame);
+  };
+  auto r = h.run(ptb("fd00:1:1::2"), kUplinkPort);
+  EXPECT_EQ(r.out_port, kPortA1) << drop_reason_name(r.reason);
+  // The same error quoting a packet a1 never sent is not related: denied.
+  EXPECT_EQ(h.run(ptb("fd00:1:1::3"), kUplinkPort).reason, DropReason::policy_denied);
+}
+
 TEST(Policy, MonitorEventsCarryReasonIdentitiesAndTuple) {
   Harness h;
   h.load_policy(kFrontendToMesh2Backend);

@@ -699,6 +699,32 @@ inline void parse_l4_v6(Ipv6Hdr* ip6, const Packet& p, L4v6& f) {
   }
 }
 
+// An ICMPv6 error (destination unreachable, packet too big, time exceeded,
+// parameter problem) sent to the sender of the packet it quotes, about a
+// tracked flow: related, so it passes without policy (path MTU discovery of
+// an enforced pod keeps working). Forged errors to anyone else are not.
+inline bool related_icmp6(Ctx& x, const Packet& p, const Ipv6Hdr* ip6) {
+  const uint8_t* icmp = reinterpret_cast<const uint8_t*>(ip6) + sizeof(Ipv6Hdr);
+  const uint32_t len = static_cast<uint32_t>(p.data + p.len - icmp);
+  if (ip6->nexthdr != kProtoIcmpv6 || len < 8 + sizeof(Ipv6Hdr) + 4 || icmp[0] < 1 || icmp[0] > 4) return false;
+  const auto* q = reinterpret_cast<const Ipv6Hdr*>(icmp + 8);
+  if ((reinterpret_cast<const uint8_t*>(q)[0] >> 4) != 6 || std::memcmp(ip6->daddr, q->saddr, 16) != 0) return false;
+  CtTuple<Ip6> qt{Ip6::from(q->saddr), Ip6::from(q->daddr), 0, 0, q->nexthdr};
+  const uint8_t* ql4 = reinterpret_cast<const uint8_t*>(q) + sizeof(Ipv6Hdr);
+  if (q->nexthdr == kProtoTcp || q->nexthdr == kProtoUdp) {
+    std::memcpy(&qt.sport, ql4, 2);
+    std::memcpy(&qt.dport, ql4 + 2, 2);
+  } else if (q->nexthdr == kProtoIcmpv6 && len >= 8 + sizeof(Ipv6Hdr) + 8 && (ql4[0] == 128 || ql4[0] == 129)) {
+    std::memcpy(&qt.sport, ql4 + 4, 2);
+    qt.dport = qt.sport;
+  } else {
+    return false;
+  }
+  if (!x.fs.ct6.lookup(qt.reversed(), x.fs.now).entry) return false;
+  x.c.icmp_related.add();
+  return true;
+}
+
 inline bool policy_allows6(Ctx& x, Packet& p, uint32_t subject, uint32_t peer, PolicyDirection d, const L4v6& f) {
   const PolicyTable* pol = x.s.policy.get();
   if (!pol || !pol->any_enforced()) return true;
@@ -717,6 +743,7 @@ inline bool stateful6(Ctx& x, Packet& p, Ipv6Hdr* ip6, uint32_t src_id, uint32_t
   // Flows leaving a local pod are tracked always (a policy that appears
   // later must not cut their replies); arriving ones only under policy.
   if (!enforcing && !local_src) return true;
+  if (enforcing && related_icmp6(x, p, ip6)) return true;
   L4v6 f;
   parse_l4_v6(ip6, p, f);
   // Extension headers and fragments have no ports to tell flows apart: such
