@@ -72,9 +72,9 @@ tail -1 "$XM_WORK/tcp.json"
 step "global service web (10.96.0.10:80): xdpmeshctl service list on node-a"
 for _ in $(seq 50); do ctl node-a service get default/web -o json | grep -q '"cluster":"beta"' && break; sleep 0.1; done
 ctl node-a service list
-xm_ns a1 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.1.2 --port 8080 >/dev/null 2>&1 &
+ip netns exec "${XM_PREFIX}a1" /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.1.2 --port 8080 >/dev/null 2>&1 &
 XM_PIDS+=($!)
-xm_ns b1 /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.2.2 --port 8080 >/dev/null 2>&1 &
+ip netns exec "${XM_PREFIX}b1" /usr/bin/python3 "$XM_SOURCE/tools/testnet/lb_probe.py" serve --addrs 10.1.2.2 --port 8080 >/dev/null 2>&1 &
 XM_PIDS+=($!)
 sleep 0.5
 step "1000 new UDP flows and 100 TCP connections from a2 to the service: which backend answered"

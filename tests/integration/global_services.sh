@@ -89,9 +89,10 @@ xm_node_config "$XM_WORK/node-b.yaml" node-b 2 192.168.50.2 vxlan beta
 
 xm_start_daemon node-a "$XM_WORK/node-a.yaml" "$XM_WORK/node-a.log"
 xm_start_daemon node-b "$XM_WORK/node-b.yaml" "$XM_WORK/node-b.log"
-xm_ns a2 $PROBE serve --addrs 10.1.1.3,10.1.1.4 --port 8080 >/dev/null 2>&1 &
+# (ip netns exec directly, not the xm_ns function: $! must be the server itself.)
+ip netns exec "${XM_PREFIX}a2" $PROBE serve --addrs 10.1.1.3,10.1.1.4 --port 8080 >/dev/null 2>&1 &
 XM_PIDS+=($!)
-xm_ns b1 $PROBE serve --addrs 10.1.2.2,10.1.2.4 --port 8080 >/dev/null 2>&1 &
+ip netns exec "${XM_PREFIX}b1" $PROBE serve --addrs 10.1.2.2,10.1.2.4 --port 8080 >/dev/null 2>&1 &
 XM_PIDS+=($!)
 
 check "node-a: clustermesh ready" ctl node-a clustermesh status --wait --timeout 30
