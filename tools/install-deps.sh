@@ -11,13 +11,15 @@ build_pkgs=(
   libgtest-dev libbenchmark-dev
 )
 run_pkgs=(iproute2 procps ethtool iputils-ping etcd-server etcd-client python3-yaml)
-test_pkgs=(tshark libclang-rt-14-dev python3 curl)
+test_pkgs=(tshark libclang-rt-14-dev python3 curl wireguard-go wireguard-tools python3-scapy python3-cryptography)
+perf_pkgs=(iperf3)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+  perf) want+=("${test_pkgs[@]}" "${perf_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|perf]" >&2; exit 2 ;;
 esac
 
 missing=()

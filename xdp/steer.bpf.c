@@ -173,9 +173,21 @@ int xdpmesh_steer(struct xdp_md *ctx)
 	/* Uplink: tunnel traffic is unfragmented IPv4 UDP to our node IP and
 	 * port; the same port on another address (a VIP, a routed packet) or
 	 * any fragment stays with the kernel. */
-	if (h.ip4 && !h.is_fragment && h.l4_proto == IPPROTO_UDP && h.udp_dport &&
-	    h.ip4->daddr == cfg->node_ip4 && is_tunnel_port(cfg, h.udp_dport))
-		return steer(ctx, cfg, XDPMESH_ACT_STEER_TUNNEL);
+	if (h.ip4 && !h.is_fragment && h.ip4->daddr == cfg->node_ip4) {
+		if (h.l4_proto == IPPROTO_UDP && h.udp_dport) {
+			if (is_tunnel_port(cfg, h.udp_dport))
+				return steer(ctx, cfg, XDPMESH_ACT_STEER_TUNNEL);
+			/* WireGuard: transport data (type 4) is the workers';
+			 * handshakes and cookie replies go to the daemon's socket. */
+			if (cfg->wg_port && h.udp_dport == cfg->wg_port) {
+				if (h.udp_first == 4)
+					return steer(ctx, cfg, XDPMESH_ACT_STEER_WIREGUARD);
+				return count(XDPMESH_ACT_PASS_WIREGUARD_HANDSHAKE, XDP_PASS);
+			}
+		}
+		if (cfg->esp && h.l4_proto == IPPROTO_ESP)
+			return steer(ctx, cfg, XDPMESH_ACT_STEER_ESP);
+	}
 	if (dst_in(&h, &local_prefixes4, &local_prefixes6))
 		return steer(ctx, cfg, XDPMESH_ACT_STEER_LOCAL_DST);
 	/* A service exposed on this node's address (gateway): its port only;

@@ -24,6 +24,10 @@ struct xdpmesh_iface_config {
 	__u32 xsk_base;          /* key of queue 0 of this interface in xsks */
 	__u16 tunnel_ports[XDPMESH_MAX_TUNNEL_PORTS]; /* network byte order, 0 = unused */
 	__u32 node_ip4; /* network byte order: tunnel packets must be addressed to it */
+	__u16 wg_port;  /* network byte order, 0 = no WireGuard: its data messages -> XSK,
+			 * handshakes and cookies -> the kernel (the daemon's socket) */
+	__u8 esp;       /* 1: ESP (IP protocol 50) to node_ip4 -> XSK */
+	__u8 pad;
 };
 
 /* Keys of the local_prefixes4/6 LPM tries (value: __u32 ifindex of the
@@ -58,7 +62,10 @@ struct xdpmesh_frontend_key {
 	X(STEER_LOCAL_DST, "steer_local_dst")                          \
 	X(STEER_POD, "steer_pod")                                      \
 	X(STEER_FRONTEND, "steer_frontend")                            \
-	X(STEER_NO_SOCKET, "steer_no_socket")
+	X(STEER_NO_SOCKET, "steer_no_socket")                          \
+	X(STEER_WIREGUARD, "steer_wireguard")                          \
+	X(PASS_WIREGUARD_HANDSHAKE, "pass_wireguard_handshake")        \
+	X(STEER_ESP, "steer_esp")
 
 enum xdpmesh_steer_action {
 #define XDPMESH_X_ENUM(name, str) XDPMESH_ACT_##name,

@@ -17,6 +17,7 @@ struct steer_hdrs {
 	__u16 l4_dport;    /* network order, UDP or TCP destination port, 0 otherwise */
 	__u16 arp_op;      /* host order, 0 if not ARP */
 	__u8 icmp6_type;   /* 0 if not ICMPv6 */
+	__u8 udp_first;    /* first byte of the UDP payload (WireGuard's message type), 0 if none */
 	struct iphdr *ip4;
 	struct ipv6hdr *ip6;
 };
@@ -39,6 +40,7 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 	h->is_fragment = 0;
 	h->arp_op = 0;
 	h->icmp6_type = 0;
+	h->udp_first = 0;
 
 	/* VLAN-tagged frames are the kernel's: the engine forwards untagged only. */
 	if (h->eth_proto == ETH_P_IP) {
@@ -86,6 +88,8 @@ static __always_inline int steer_parse(void *data, void *data_end, struct steer_
 		if ((void *)(udp + 1) > data_end)
 			return -1;
 		h->udp_dport = udp->dest;
+		if ((void *)(udp + 1) + 1 <= data_end)
+			h->udp_first = *(__u8 *)(udp + 1);
 		h->l4_dport = udp->dest;
 	} else if (h->l4_proto == IPPROTO_TCP && !h->is_fragment) {
 		struct tcphdr *tcp = cur;

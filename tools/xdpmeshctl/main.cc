@@ -387,6 +387,64 @@ void print_event(const json::object& e) {
              e.contains("rule") ? " rule " + s(e.at("rule")) : "");
 }
 
+std::string age_text(const json::value& v) {
+  if (v.is_null()) return "never";
+  const double s = v.to_number<double>();
+  if (s < 120) return fmt::format("{:.1f}s ago", s);
+  if (s < 7200) return fmt::format("{:.0f}m ago", s / 60);
+  return fmt::format("{:.1f}h ago", s / 3600);
+}
+
+std::string epoch_text(const json::value& v) { return v.is_null() ? "-" : std::to_string(v.to_number<uint64_t>()); }
+
+void print_encrypt_status(const json::object& o) {
+  fmt::print("Encryption: {}{}\n", json::value_to<std::string>(o.at("mode")),
+             o.at("strict").as_bool() ? " (strict ingress)" : "");
+  if (const json::value* w = o.if_contains("wireguard")) {
+    const json::object& wg = w->as_object();
+    fmt::print("WireGuard public key: {}  listen port: {}{}\n", json::value_to<std::string>(wg.at("public_key")),
+               wg.at("listen_port").to_number<uint64_t>(), wg.at("under_load").as_bool() ? "  UNDER LOAD (cookies)" : "");
+    const json::object& hs = wg.at("handshakes").as_object();
+    fmt::print("Handshakes:");
+    for (const auto& [k, v] : hs) fmt::print(" {}={}", std::string(k), v.to_number<uint64_t>());
+    fmt::print("\n\n{:<24} {:<46} {:<21} {:<12} {:>12} {:>12} {:>5} {:>5}  {}\n", "PEER", "PUBLIC KEY", "ENDPOINT",
+               "HANDSHAKE", "RX BYTES", "TX BYTES", "KEY", "PREV", "ERRORS");
+    for (const auto& pv : wg.at("peers").as_array()) {
+      const json::object& p = pv.as_object();
+      std::string errs;
+      for (const auto& [k, v] : p.at("errors").as_object())
+        if (v.to_number<uint64_t>()) errs += fmt::format("{}{}={}", errs.empty() ? "" : " ", std::string(k), v.to_number<uint64_t>());
+      fmt::print("{:<24} {:<46} {:<21} {:<12} {:>12} {:>12} {:>5} {:>5}  {}\n", json::value_to<std::string>(p.at("name")),
+                 json::value_to<std::string>(p.at("public_key")), json::value_to<std::string>(p.at("endpoint")),
+                 age_text(p.at("last_handshake_age_s")), p.at("rx_bytes").to_number<uint64_t>(),
+                 p.at("tx_bytes").to_number<uint64_t>(), epoch_text(p.at("current_epoch")),
+                 epoch_text(p.at("previous_epoch")), errs.empty() ? "-" : errs);
+    }
+  }
+  if (const json::value* i = o.if_contains("ipsec")) {
+    const json::object& ip = i->as_object();
+    fmt::print("IPsec: key file {}  current SPI {}  outbound SPI {}\n", json::value_to<std::string>(ip.at("key_file")),
+               ip.at("current_spi").to_number<uint64_t>(), ip.at("outbound_spi").to_number<uint64_t>());
+    fmt::print("\n{:<24} {:<16} {:>4} {:<12} {:>12} {:>12} {:>14}  {}\n", "PEER", "NODE IP", "OUT", "IN SPIS", "RX BYTES",
+               "TX BYTES", "OUT SEQ", "ERRORS");
+    for (const auto& pv : ip.at("peers").as_array()) {
+      const json::object& p = pv.as_object();
+      std::string spis;
+      for (const auto& s : p.at("inbound_spis").as_array()) {
+        if (!spis.empty()) spis += ',';
+        spis += std::to_string(s.to_number<uint64_t>());
+      }
+      std::string errs;
+      for (const auto& [k, v] : p.at("errors").as_object())
+        if (v.to_number<uint64_t>()) errs += fmt::format("{}{}={}", errs.empty() ? "" : " ", std::string(k), v.to_number<uint64_t>());
+      fmt::print("{:<24} {:<16} {:>4} {:<12} {:>12} {:>12} {:>14}  {}\n", json::value_to<std::string>(p.at("name")),
+                 json::value_to<std::string>(p.at("node_ip")), p.at("outbound_spi").to_number<uint64_t>(), spis,
+                 p.at("rx_bytes").to_number<uint64_t>(), p.at("tx_bytes").to_number<uint64_t>(),
+                 p.at("outbound_seq").to_number<uint64_t>(), errs.empty() ? "-" : errs);
+    }
+  }
+}
+
 void print_explain(const json::object& o) {
   auto who = [](const json::object& e) {
     std::string out = fmt::format("{}  identity {} ({})", s(e.at("address")), s(e.at("identity")), s(e.at("source")));
@@ -490,6 +548,18 @@ int main(int argc, char** argv) {
   add_read(policy, "get", "loaded policies, enforcement per endpoint, compiled entries", "policy.get", print_policy);
   add_read(policy, "selectors", "selectors, the identities they match and the rules using them", "policy.selectors",
            print_selectors);
+
+  CLI::App* encrypt = app.add_subcommand("encrypt", "transparent encryption (WireGuard or IPsec)");
+  encrypt->require_subcommand(1);
+  add_read(encrypt, "status", "our key, each peer: endpoint, handshake age, bytes, key epochs/SPIs, errors",
+           "encrypt.status", print_encrypt_status);
+  std::string rekey_peer;
+  add_read(encrypt, "rekey", "start a WireGuard handshake now (all peers, or --peer cluster/node)", "encrypt.rekey",
+           [](const json::object& o) { fmt::print("{} handshake(s) started\n", o.at("handshakes_started").to_number<uint64_t>()); },
+           [&](json::object& r) {
+             if (!rekey_peer.empty()) r["peer"] = rekey_peer;
+           })
+      ->add_option("--peer", rekey_peer, "cluster/node of the peer");
 
   std::string ex_src, ex_dst, ex_proto = "tcp";
   int64_t ex_dport = 0, ex_sport = 0;

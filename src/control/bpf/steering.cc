@@ -83,8 +83,11 @@ int SteeringProgram::map_fd(const char* name) const {
 }
 
 void SteeringProgram::configure_iface(uint32_t ifindex, xdpmesh_iface_role role, uint32_t xsk_base,
-                                      const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip) {
+                                      const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip, uint16_t wg_port,
+                                      bool esp) {
   xdpmesh_iface_config cfg{};
+  cfg.wg_port = htons(wg_port);
+  cfg.esp = esp ? 1 : 0;
   cfg.role = role;
   cfg.xsk_base = xsk_base;
   cfg.node_ip4 = node_ip.be;

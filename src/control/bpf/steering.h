@@ -17,7 +17,7 @@ struct bpf_object;
 
 namespace xdpmesh {
 
-static_assert(sizeof(xdpmesh_iface_config) == 20, "iface_config layout shared with the BPF program");
+static_assert(sizeof(xdpmesh_iface_config) == 24, "iface_config layout shared with the BPF program");
 static_assert(sizeof(xdpmesh_lpm4_key) == 8 && sizeof(xdpmesh_lpm6_key) == 20);
 
 enum class AttachedMode { native, skb };
@@ -41,7 +41,8 @@ class SteeringProgram {
   static std::string locate_object();
 
   void configure_iface(uint32_t ifindex, xdpmesh_iface_role role, uint32_t xsk_base,
-                       const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip);
+                       const std::vector<uint16_t>& tunnel_ports, Ip4 node_ip, uint16_t wg_port = 0,
+                       bool esp = false);
   void set_xsk(uint32_t key, int xsk_fd);
   // A local endpoint's address and the host-side interface it is behind.
   void add_local_prefix(const Ip4& addr, uint8_t len, uint32_t pod_ifindex);

@@ -46,6 +46,7 @@ std::string format_mac(const uint8_t* m) {
 
 uint16_t Config::effective_tunnel_port() const {
   if (tunnel_port) return tunnel_port;
+  if (tunnel_mode == TunnelMode::native) return 0;
   return tunnel_mode == TunnelMode::vxlan ? net::kVxlanPortDefault : net::kGenevePortDefault;
 }
 
@@ -179,7 +180,7 @@ Config parse(const YAML::Node& root, const std::string& source) {
   c.source = source;
   if (!root || root.IsNull()) throw ConfigError(source + ": the file is empty");
   r.only_keys(root, "", {"node", "api_socket", "uplink", "tunnel", "dataplane", "pods", "remote_nodes", "clustermesh",
-                        "services", "policy", "loadbalancer", "conntrack"});
+                        "services", "policy", "loadbalancer", "conntrack", "encryption"});
 
   const YAML::Node node = r.required(root, "", "node");
   r.only_keys(node, "node", {"name", "cluster", "cluster_id"});
@@ -207,8 +208,10 @@ Config parse(const YAML::Node& root, const std::string& source) {
         c.tunnel_mode = TunnelMode::vxlan;
       else if (m == "geneve")
         c.tunnel_mode = TunnelMode::geneve;
+      else if (m == "native")
+        c.tunnel_mode = TunnelMode::native;
       else
-        r.fail(t["mode"], "tunnel.mode", fmt::format("'{}' is not one of vxlan, geneve", m));
+        r.fail(t["mode"], "tunnel.mode", fmt::format("'{}' is not one of vxlan, geneve, native", m));
     }
     if (t["port"]) c.tunnel_port = static_cast<uint16_t>(r.uint(t["port"], "tunnel.port", 1, 65535));
   }
@@ -339,6 +342,39 @@ Config parse(const YAML::Node& root, const std::string& source) {
     secs("udp_timeout", c.conntrack.timeouts.udp);
     secs("icmp_timeout", c.conntrack.timeouts.icmp);
   }
+  if (const YAML::Node enc = root["encryption"]) {
+    r.only_keys(enc, "encryption", {"type", "strict", "wireguard", "ipsec"});
+    const std::string type = r.str(r.required(enc, "encryption", "type"), "encryption.type");
+    EncryptionConfig& e = c.encryption;
+    if (type == "wireguard") e.mode = EncryptionMode::wireguard;
+    else if (type == "ipsec") e.mode = EncryptionMode::ipsec;
+    else if (type != "none") r.fail(enc["type"], "encryption.type", "expected wireguard, ipsec or none");
+    if (enc["strict"]) e.strict = r.boolean(enc["strict"], "encryption.strict");
+    if (const YAML::Node w = enc["wireguard"]) {
+      r.only_keys(w, "encryption.wireguard", {"private_key_file", "port", "persistent_keepalive", "cookie_threshold_per_s"});
+      if (w["private_key_file"]) e.wireguard_private_key_file = r.str(w["private_key_file"], "encryption.wireguard.private_key_file");
+      if (w["port"]) e.wireguard_port = static_cast<uint16_t>(r.uint(w["port"], "encryption.wireguard.port", 1, 65535));
+      if (w["persistent_keepalive"])
+        e.persistent_keepalive = static_cast<uint32_t>(r.uint(w["persistent_keepalive"], "encryption.wireguard.persistent_keepalive", 0, 65535));
+      if (w["cookie_threshold_per_s"])
+        e.cookie_threshold_per_s = static_cast<uint32_t>(r.uint(w["cookie_threshold_per_s"], "encryption.wireguard.cookie_threshold_per_s", 1, 1000000));
+    }
+    if (const YAML::Node i = enc["ipsec"]) {
+      r.only_keys(i, "encryption.ipsec", {"key_file", "key_rotation_duration", "outbound_delay_ms", "poll_interval_ms"});
+      if (i["key_file"]) e.ipsec_key_file = r.str(i["key_file"], "encryption.ipsec.key_file");
+      if (i["key_rotation_duration"])
+        e.ipsec_key_rotation_duration = static_cast<uint32_t>(r.uint(i["key_rotation_duration"], "encryption.ipsec.key_rotation_duration", 1, 86400));
+      if (i["outbound_delay_ms"])
+        e.ipsec_outbound_delay_ms = static_cast<uint32_t>(r.uint(i["outbound_delay_ms"], "encryption.ipsec.outbound_delay_ms", 0, 600000));
+      if (i["poll_interval_ms"])
+        e.ipsec_poll_interval_ms = static_cast<uint32_t>(r.uint(i["poll_interval_ms"], "encryption.ipsec.poll_interval_ms", 50, 60000));
+    }
+    if (e.mode == EncryptionMode::wireguard && e.wireguard_private_key_file.empty())
+      r.fail(enc, "encryption.wireguard.private_key_file", "required with type wireguard");
+    if (e.mode == EncryptionMode::ipsec && e.ipsec_key_file.empty())
+      r.fail(enc, "encryption.ipsec.key_file", "required with type ipsec");
+  }
+
   if (const YAML::Node pol = root["policy"]) {
     r.only_keys(pol, "policy", {"directory", "poll_interval_ms"});
     PolicyConfig pc;
@@ -410,13 +446,23 @@ Config parse(const YAML::Node& root, const std::string& source) {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const std::string path = fmt::format("remote_nodes[{}]", i);
       const YAML::Node nn = nodes[i];
-      r.only_keys(nn, path, {"name", "cluster", "ip", "pod_cidrs", "endpoints", "inner_dst_mac"});
+      r.only_keys(nn, path, {"name", "cluster", "ip", "pod_cidrs", "endpoints", "inner_dst_mac", "wireguard_public_key",
+                             "wireguard_port", "boot_id"});
       RemoteNodeConfig rc;
       rc.name = r.str(r.required(nn, path, "name"), path + ".name");
       rc.cluster = nn["cluster"] ? r.str(nn["cluster"], path + ".cluster") : c.cluster_name;
       rc.ip = r.ip4(r.required(nn, path, "ip"), path + ".ip");
       if (!node_ips.insert(rc.ip.be).second) r.fail(nn["ip"], path + ".ip", "two remote nodes share this IP");
       if (nn["inner_dst_mac"]) rc.inner_dst_mac = r.mac(nn["inner_dst_mac"], path + ".inner_dst_mac");
+      if (nn["wireguard_public_key"]) {
+        rc.wireguard_public_key = r.str(nn["wireguard_public_key"], path + ".wireguard_public_key");
+        if (rc.wireguard_public_key.size() != 44 || rc.wireguard_public_key.back() != '=')
+          r.fail(nn["wireguard_public_key"], path + ".wireguard_public_key",
+                 "expected a base64 WireGuard public key (44 characters, as `wg pubkey` prints)");
+      }
+      if (nn["wireguard_port"])
+        rc.wireguard_port = static_cast<uint16_t>(r.uint(nn["wireguard_port"], path + ".wireguard_port", 1, 65535));
+      if (nn["boot_id"]) rc.boot_id = r.str(nn["boot_id"], path + ".boot_id");
       if (const YAML::Node cidrs = nn["pod_cidrs"]) {
         if (!cidrs.IsSequence()) r.fail(cidrs, path + ".pod_cidrs", "expected a list");
         for (std::size_t j = 0; j < cidrs.size(); ++j) {

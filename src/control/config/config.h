@@ -62,6 +62,9 @@ struct RemoteNodeConfig {
   std::vector<Ipv6Prefix> pod_cidrs6;
   std::vector<RemoteEndpointConfig> endpoints;
   std::optional<MacAddr> inner_dst_mac;  // VTEP-style peers (a kernel vxlan device)
+  std::string wireguard_public_key;      // base64; "" = not a WireGuard peer
+  uint16_t wireguard_port = 51871;
+  std::string boot_id;                   // for IPsec per-node-pair keys
 };
 
 // The ClusterMesh side: remote clusters to read and our own cluster's etcd
@@ -110,6 +113,26 @@ struct PolicyConfig {
   uint32_t poll_interval_ms = 1000;
 };
 
+// Transparent encryption between nodes (Cilium's --enable-wireguard /
+// --enable-ipsec). Tunnel traffic is encapsulated first, then encrypted.
+struct EncryptionConfig {
+  EncryptionMode mode = EncryptionMode::none;
+  bool strict = false;  // drop tunnel traffic from a peer that arrives unencrypted
+  // WireGuard
+  std::string wireguard_private_key_file;
+  uint16_t wireguard_port = 51871;
+  uint32_t persistent_keepalive = 0;        // seconds; 0 = off
+  uint32_t cookie_threshold_per_s = 200;    // handshake messages/s before cookies are demanded
+  // IPsec
+  std::string ipsec_key_file;
+  uint32_t ipsec_key_rotation_duration = 300;  // old SPI accepted this long after a rotation (Cilium: 5 min)
+  uint32_t ipsec_outbound_delay_ms = 2000;     // a new SPI is used outbound this long after it is accepted inbound
+  uint32_t ipsec_poll_interval_ms = 1000;      // key file rescan
+  // What an encrypted packet adds beyond the tunnel: WireGuard 60 (IPv4
+  // outer), ESP <= 57 (rounded to 60).
+  uint32_t overhead() const { return mode == EncryptionMode::none ? 0 : 60; }
+};
+
 enum class XdpModePref { auto_, native, skb };
 enum class BindModePref { auto_, copy, zero_copy };
 
@@ -139,9 +162,14 @@ struct Config {
   std::vector<ServiceConfig> services;
   uint32_t maglev_table_size = 16381;
   std::optional<PolicyConfig> policy;
+  EncryptionConfig encryption;
 
   uint16_t effective_tunnel_port() const;
 };
+
+inline const char* tunnel_mode_name(TunnelMode m) {
+  return m == TunnelMode::vxlan ? "vxlan" : m == TunnelMode::geneve ? "geneve" : "native";
+}
 
 // Parses and validates; throws ConfigError("file:line:col: key: reason").
 Config load_config_file(const std::string& path);

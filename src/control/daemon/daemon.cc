@@ -78,9 +78,9 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
               v4_clash ? format_ip4(*e.ipv4) : format_ip6(*e.ipv6), p.interface));
       }
   }
-  if (facts_.uplink_mtu < 1280 + 50)
-    throw std::runtime_error(fmt::format("uplink MTU {} leaves less than 1280 bytes for pods after the tunnel header",
-                                         facts_.uplink_mtu));
+  if (facts_.uplink_mtu < 1280 + 50 + cfg_.encryption.overhead())
+    throw std::runtime_error(fmt::format("uplink MTU {} leaves less than 1280 bytes for pods after the tunnel{} header",
+                                         facts_.uplink_mtu, cfg_.encryption.overhead() ? " and encryption" : ""));
   for (std::size_t i = 0; i < links_.size(); ++i) {
     PortInfo pi;
     std::copy(links_[i].mac.begin(), links_[i].mac.end(), pi.mac);
@@ -94,13 +94,17 @@ Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {
   published_ = std::make_unique<Published<Snapshot>>(*qsbr_);
   builder_ = std::make_unique<SnapshotBuilder>(cfg_);
   steering_ = std::make_unique<SteeringProgram>(SteeringProgram::locate_object());
+  start_encryption();
 
   // Maps first, sockets next, the XDP hook last: until it is attached the
   // kernel keeps getting everything, as before we started.
   const uint16_t tport = cfg_.effective_tunnel_port();
   for (std::size_t i = 0; i < links_.size(); ++i)
     steering_->configure_iface(links_[i].ifindex, i == 0 ? XDPMESH_ROLE_UPLINK : XDPMESH_ROLE_POD,
-                               static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES), {tport}, facts_.node_ip);
+                               static_cast<uint32_t>(i * XDPMESH_MAX_QUEUES),
+                               tport ? std::vector<uint16_t>{tport} : std::vector<uint16_t>{}, facts_.node_ip,
+                               cfg_.encryption.mode == EncryptionMode::wireguard ? cfg_.encryption.wireguard_port : 0,
+                               cfg_.encryption.mode == EncryptionMode::ipsec);
   for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
     for (const LocalEndpointConfig& e : cfg_.pods[i].endpoints) {
       if (e.ipv4) steering_->add_local_prefix(*e.ipv4, 32, links_[i + 1].ifindex);
@@ -196,6 +200,10 @@ void Daemon::start_clustermesh() {
     o.heartbeat_interval = seconds(cm.heartbeat_interval);
     o.services = services_->exported();
     if (!cm.pod_cidrs4.empty()) o.router_ip = router_ip(cm.pod_cidrs4.front());
+    if (wireguard_) {
+      o.wireguard_pub_key = wireguard_->public_key_base64();
+      o.encryption_key = 255;  // Cilium's StaticEncryptKey
+    }
     std::vector<OwnEndpoint> eps;
     std::vector<std::pair<std::size_t, std::size_t>> where;  // own endpoint -> (pod, endpoint)
     for (std::size_t i = 0; i < cfg_.pods.size(); ++i)
@@ -295,6 +303,7 @@ void Daemon::rebuild_now() {
   const auto t0 = std::chrono::steady_clock::now();
   auto snap = builder_->build(++version_, mesh_, mesh_.take_changes(), facts_);
   refresh_services_and_policy(*snap);
+  refresh_encryption(*snap);
   pacer_.record(std::chrono::steady_clock::now() - t0);  // the build, not the grace period
   const bool new_tunnels = snap->tunnels.size() > 0 && builder_->last_stats().rebuilt_tunnel_chunks > 0;
   if (!published_->publish(std::move(snap)))
@@ -391,7 +400,7 @@ int Daemon::run() {
   api_->start();
   spdlog::info("xdpmeshd {} node {}/{} up: uplink {} ({}), {} pod interface(s), {} worker(s), {} mode port {}",
                XDPMESH_VERSION, cfg_.cluster_name, cfg_.node_name, cfg_.uplink, format_ip4(facts_.node_ip),
-               cfg_.pods.size(), workers_.size(), cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve",
+               cfg_.pods.size(), workers_.size(), tunnel_mode_name(cfg_.tunnel_mode),
                cfg_.effective_tunnel_port());
   io_.run();
   if (clustermesh_) clustermesh_->stop();  // no drain: peers' entries stay valid across our restart

@@ -26,6 +26,7 @@
 #include "control/policy/policy_directory.h"
 #include "control/publish/snapshot_builder.h"
 #include "control/services/service_manager.h"
+#include "control/wireguard/wg_device.h"
 #include "dataplane/tables/qsbr.h"
 #include "dataplane/worker/worker.h"
 
@@ -80,6 +81,12 @@ class Daemon {
   boost::json::object monitor_poll(const boost::json::object& req);
   boost::json::object explain(const boost::json::object& req);
 
+  // Encryption (daemon_encryption.cc).
+  void start_encryption();
+  void refresh_encryption(Snapshot& snap);
+  boost::json::object encrypt_status(const boost::json::object& req);
+  boost::json::object encrypt_rekey(const boost::json::object& req);
+
   Config cfg_;
   MeshState mesh_;
   NodeFacts facts_;
@@ -121,7 +128,9 @@ class Daemon {
   std::deque<std::pair<uint64_t, DropEvent>> monitor_events_;
   uint64_t monitor_seq_ = 0;
   std::chrono::steady_clock::time_point monitor_until_{};
-  std::chrono::steady_clock::time_point last_slow_path_resolve_{};  // tunnel endpoints looked up once already
+  std::chrono::steady_clock::time_point last_slow_path_resolve_{};
+  std::unique_ptr<WireguardDevice> wireguard_;
+  std::string wireguard_peers_fp_;  // tunnel endpoints looked up once already
 };
 
 }  // namespace xdpmesh

@@ -24,6 +24,8 @@ void Daemon::register_api() {
   api_->on("lb.list", [this](const json::object& r) { return lb_list(r); });
   api_->on("ct.list", [this](const json::object& r) { return ct_list(r); });
   api_->on("policy.get", [this](const json::object& r) { return policy_get(r); });
+  api_->on("encrypt.status", [this](const json::object& r) { return encrypt_status(r); });
+  api_->on("encrypt.rekey", [this](const json::object& r) { return encrypt_rekey(r); });
   api_->on("policy.selectors", [this](const json::object& r) { return policy_selectors(r); });
   api_->on("monitor.poll", [this](const json::object& r) { return monitor_poll(r); });
   api_->on("explain", [this](const json::object& r) { return explain(r); });
@@ -42,7 +44,7 @@ json::object Daemon::status_json() {
   o["cluster"] = cfg_.cluster_name;
   o["cluster_id"] = cfg_.cluster_id;
   o["node_ip"] = format_ip4(facts_.node_ip);
-  o["tunnel"] = json::object{{"mode", cfg_.tunnel_mode == TunnelMode::vxlan ? "vxlan" : "geneve"},
+  o["tunnel"] = json::object{{"mode", tunnel_mode_name(cfg_.tunnel_mode)},
                              {"port", cfg_.effective_tunnel_port()},
                              {"uplink_mtu", facts_.uplink_mtu},
                              {"pod_mtu", inner_mtu_for(facts_.uplink_mtu)}};

@@ -257,6 +257,11 @@ awaitable<void> OwnState::publish_all(std::shared_ptr<etcd::Client> c) {
   n.cluster_id = opts_.cluster_id;
   n.source = "local";
   n.boot_id = opts_.boot_id;
+  n.encryption_key = opts_.encryption_key;
+  if (!opts_.wireguard_pub_key.empty()) {
+    n.wireguard_pub_key = opts_.wireguard_pub_key;
+    n.annotations["network.cilium.io/wg-pub-key"] = opts_.wireguard_pub_key;
+  }
   co_await c->put("cilium/state/nodes/v1/" + opts_.cluster + "/" + opts_.node, cilium::encode_node(n), lease_);
 
   for (const OwnEndpoint& e : eps_)

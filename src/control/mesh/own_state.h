@@ -51,6 +51,10 @@ struct OwnStateOptions {
   // The node's router address in its pod CIDR (Cilium's cilium_host IP),
   // published as CiliumInternalIP: peers tunnel traffic for it to us.
   std::optional<Ip4> router_ip;
+  // Encryption facts of the node record: WireguardPubKey (also as the
+  // network.cilium.io/wg-pub-key annotation) and EncryptionKey.
+  std::string wireguard_pub_key;
+  uint8_t encryption_key = 0;
 };
 
 // Allocates (or finds) the identity of a label set in a cluster's etcd.

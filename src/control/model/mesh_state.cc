@@ -53,7 +53,8 @@ MeshState MeshState::from_config(const Config& c) {
   MeshState m;
   const IpcacheOwner owner{IpcacheRank::config, ""};
   for (const RemoteNodeConfig& n : c.remote_nodes) {
-    RemoteNode node{n.cluster, n.name, n.ip, n.inner_dst_mac, "config", {"InternalIP=" + format_ip4(n.ip)}, {}, 0, {}, {}};
+    RemoteNode node{n.cluster, n.name, n.ip, n.inner_dst_mac, "config", {"InternalIP=" + format_ip4(n.ip)}, {}, 0,
+                    n.wireguard_public_key, n.boot_id};
     // Pod CIDRs are the fallback route to the node (identity world, as Cilium).
     for (const Ipv4Prefix& p : n.pod_cidrs4) {
       m.set_ipcache(IpcachePrefix::v4(p.addr, p.len), owner, IpcacheValue{kIdentityWorld, n.ip, "config", 0});

@@ -107,9 +107,9 @@ std::unique_ptr<Snapshot> SnapshotBuilder::build(uint64_t version, const MeshSta
   const uint16_t port = cfg_.effective_tunnel_port();
   s->tunnel_port_be = hton16(port);
   const uint16_t other = cfg_.tunnel_mode == TunnelMode::vxlan ? kGenevePortDefault : kVxlanPortDefault;
-  s->other_port_be = other == port ? 0 : hton16(other);
+  s->other_port_be = other == port || cfg_.tunnel_mode == TunnelMode::native ? 0 : hton16(other);
   s->node_ip_be = facts.node_ip.be;
-  s->inner_mtu = inner_mtu_for(facts.uplink_mtu);
+  s->inner_mtu = cfg_.tunnel_mode == TunnelMode::native ? facts.uplink_mtu : inner_mtu_for(facts.uplink_mtu);
   s->ports = facts.ports;
   // ICMPv6 errors come from the gateway's link-local address (fe80::/64 + EUI-64 of the uplink MAC).
   s->icmp6_source.bytes = {0xfe, 0x80, 0, 0, 0, 0, 0, 0,

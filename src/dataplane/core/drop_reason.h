@@ -35,7 +35,22 @@ namespace xdpmesh {
   X(ct_full, "connection tracking table full: new flow refused")                       \
   X(backend_gone, "flow to a backend that left its service (TCP reset sent)")          \
   X(snat_ports_exhausted, "no free source port for a gateway flow")                    \
-  X(service_fragment, "IP fragment to a service frontend (no ports to balance on)")
+  X(service_fragment, "IP fragment to a service frontend (no ports to balance on)")    \
+  X(wg_malformed, "WireGuard data message truncated or with reserved bytes set")         \
+  X(wg_unknown_index, "WireGuard data message for no keypair of ours (unknown receiver index)")  \
+  X(wg_key_expired, "WireGuard keypair older than Reject-After-Time or counter exhausted")  \
+  X(wg_replay, "WireGuard counter already seen or behind the replay window")            \
+  X(wg_bad_tag, "WireGuard data message failed authentication")                         \
+  X(wg_disallowed_source, "decrypted WireGuard packet's source is not an address of its peer")  \
+  X(wg_no_session, "packet for a WireGuard peer without a session yet (handshake started)")  \
+  X(esp_malformed, "ESP packet truncated, bad padding or next header")                  \
+  X(esp_unknown_spi, "ESP packet with an SPI or source we have no SA for")              \
+  X(esp_replay, "ESP sequence number already seen or behind the replay window")         \
+  X(esp_bad_tag, "ESP packet failed authentication (AES-GCM ICV)")                      \
+  X(esp_no_sa, "packet for an IPsec peer without an outbound SA")                       \
+  X(esp_seq_exhausted, "outbound SA's sequence number exhausted (rotate the key)")      \
+  X(unencrypted_from_peer, "tunnel traffic from an encryption peer that arrived unencrypted (strict mode)")  \
+  X(encrypt_failed, "encryption failed or no room for the encryption headers")
 
 enum class DropReason : uint8_t {
 #define XDPMESH_X(name, help) name,

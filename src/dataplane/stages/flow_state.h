@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "dataplane/core/drop_reason.h"
+#include "dataplane/stages/crypto_worker_state.h"
 #include "dataplane/tables/conntrack.h"
 #include "dataplane/tables/spsc_ring.h"
 
@@ -78,6 +79,8 @@ struct FlowState {
   uint16_t next_snat_port = 0;  // cursor in this worker's slice of the SNAT range
   uint32_t snat_slice = 0, snat_slices = 1;  // this worker's slice: worker index, worker count
   uint32_t now = 0;             // seconds, CLOCK_MONOTONIC_COARSE; set per batch
+  uint64_t now_ns = 0;          // the same clock in nanoseconds (encryption timers)
+  CryptoWorkerState crypto;     // this worker's cipher contexts
   DropEvents events;
   std::atomic<bool> monitor{false};  // set by the control thread while someone listens
 };

@@ -6,7 +6,9 @@
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/flow_hash.h"
 #include "dataplane/core/net_headers.h"
+#include "dataplane/stages/esp_stage.h"
 #include "dataplane/stages/nat4.h"
+#include "dataplane/stages/wireguard_stage.h"
 
 namespace xdpmesh {
 namespace {
@@ -120,7 +122,31 @@ inline uint16_t inner_flow_port(const uint8_t* l4, const uint8_t* end, uint8_t p
   return tunnel_source_port(flow_hash(src_fold, dst_fold, proto, ports));
 }
 
+// Tunnel traffic to an encryption peer is encrypted after the pipeline
+// (Cilium's order: encapsulate first, then encrypt).
+inline void mark_for_encryption(const CryptoTables& ct, Packet& p, uint32_t node_ip_be) {
+  if (ct.mode == EncryptionMode::wireguard) {
+    if (wg::Peer* const* peer = ct.wg_peers.find(Ip4{node_ip_be})) {
+      p.seal_kind = kSealWireguard;
+      p.seal_peer = *peer;
+    }
+  } else if (ct.mode == EncryptionMode::ipsec) {
+    if (esp::NodeSas* const* sas = ct.esp_peers.find(Ip4{node_ip_be})) {
+      p.seal_kind = kSealEsp;
+      p.seal_peer = *sas;
+    }
+  }
+}
+
 inline void encapsulate(Ctx& x, Packet& p, const Tunnel& t, uint32_t identity, uint16_t src_port) {
+  if (x.s.tunnel_mode == TunnelMode::native) {
+    // Routed as it is: only the link-layer addresses toward the node change.
+    std::memcpy(p.data, t.outer, 12);
+    p.out_port = kUplinkPort;
+    if (x.s.crypto) [[unlikely]]
+      mark_for_encryption(*x.s.crypto, p, t.remote_ip_be);
+    return;
+  }
   if (p.headroom < kTunnelHeaderLen) return drop(x, p, DropReason::no_headroom);
   uint8_t* outer = p.data - kTunnelHeaderLen;
   std::memcpy(outer, t.outer, kTunnelHeaderLen);
@@ -142,6 +168,8 @@ inline void encapsulate(Ctx& x, Packet& p, const Tunnel& t, uint32_t identity, u
   p.headroom -= kTunnelHeaderLen;
   p.out_port = kUplinkPort;
   x.c.encapsulated.add();
+  if (x.s.crypto) [[unlikely]]
+    mark_for_encryption(*x.s.crypto, p, t.remote_ip_be);
 }
 
 // Resolves the tunnel of an ipcache entry; drops with the reason when there is none.
@@ -891,6 +919,11 @@ void deliver_inner(Ctx& x, Packet& p, uint32_t src_identity) {
 }
 
 void decapsulate(Ctx& x, Packet& p, uint32_t udp_off) {
+  if (x.s.crypto && x.s.crypto->strict && p.crypto != kCryptoDecrypted) [[unlikely]] {
+    uint32_t outer_src;
+    std::memcpy(&outer_src, p.data + kEth + 12, 4);
+    if (x.s.crypto->encrypts_to(outer_src)) return drop(x, p, DropReason::unencrypted_from_peer);
+  }
   const uint32_t udp_len = load_be16(p.data + udp_off + 4);
   if (udp_len < sizeof(UdpHdr) + sizeof(VxlanHdr) || udp_off + udp_len > p.len)
     return drop(x, p, DropReason::malformed_l4);
@@ -988,8 +1021,8 @@ void from_uplink(Ctx& x, Packet& p) {
       if (p.len < kEth + hl + sizeof(UdpHdr)) return drop(x, p, DropReason::malformed_l4);
       uint16_t dport;
       std::memcpy(&dport, p.data + kEth + hl + 2, 2);
-      if (dport == x.s.tunnel_port_be) return decapsulate(x, p, kEth + hl);
-      if (dport == x.s.other_port_be) return drop(x, p, DropReason::wrong_tunnel_port);
+      if (dport == x.s.tunnel_port_be && dport) return decapsulate(x, p, kEth + hl);
+      if (dport == x.s.other_port_be && dport) return drop(x, p, DropReason::wrong_tunnel_port);
     }
     if ((ip->protocol == kProtoTcp || ip->protocol == kProtoUdp) && x.s.services.frontends.size() &&
         p.len >= kEth + hl + 4) {
@@ -1010,6 +1043,40 @@ void from_uplink(Ctx& x, Packet& p) {
   drop(x, p, DropReason::unsupported_ethertype);
 }
 
+// Batches the uplink's WireGuard and ESP packets through their decryption
+// before anything else looks at them.
+void decrypt_stage(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet* pkts, uint32_t n) {
+  Packet* wg_list[kMaxBatch];
+  Packet* esp_list[kMaxBatch];
+  uint32_t nwg = 0, nesp = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    Packet& p = pkts[i];
+    p.crypto = kCryptoNone;
+    if (is_wireguard_data(s, p))
+      wg_list[nwg++] = &p;
+    else if (is_esp_to_us(s, p))
+      esp_list[nesp++] = &p;
+  }
+  if (nwg) wireguard_open_batch(s, c, fs, wg_list, nwg);
+  if (nesp) esp_open_batch(s, c, fs, esp_list, nesp);
+}
+
+void encrypt_stage(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet* pkts, uint32_t n) {
+  Packet* wg_list[kMaxBatch];
+  Packet* esp_list[kMaxBatch];
+  uint32_t nwg = 0, nesp = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    Packet& p = pkts[i];
+    if (p.out_port != kUplinkPort || p.crypto == kCryptoDone) continue;
+    if (p.seal_kind == kSealWireguard)
+      wg_list[nwg++] = &p;
+    else if (p.seal_kind == kSealEsp)
+      esp_list[nesp++] = &p;
+  }
+  if (nwg) wireguard_seal_batch(s, c, fs, wg_list, nwg);
+  if (nesp) esp_seal_batch(s, c, fs, esp_list, nesp);
+}
+
 }  // namespace
 
 void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters& counters,
@@ -1017,15 +1084,23 @@ void run_pipeline(const Snapshot& snap, Packet* pkts, uint32_t n, WorkerCounters
   Ctx x{snap, counters, neighbor_requests, flows};
   if (n == 0) return;
   const bool uplink = pkts[0].in_port == kUplinkPort;
+  if (uplink && snap.crypto) [[unlikely]]
+    decrypt_stage(snap, counters, flows, pkts, n);
+  else
+    for (uint32_t i = 0; i < n; ++i) pkts[i].crypto = kCryptoNone;
   for (uint32_t i = 0; i < n; ++i) {
     if (i + 2 < n) __builtin_prefetch(pkts[i + 2].data);
     Packet& p = pkts[i];
+    if (p.crypto == kCryptoDone) continue;
     p.out_port = kDropPort;
+    p.seal_kind = kSealNone;
     if (uplink)
       from_uplink(x, p);
     else
       from_pod(x, p);
   }
+  if (snap.crypto) [[unlikely]]
+    encrypt_stage(snap, counters, flows, pkts, n);
   flows.ct4.sweep(flows.now, 16);
   flows.ct6.sweep(flows.now, 4);
 }

@@ -27,7 +27,15 @@ struct Packet {
   uint16_t in_port = 0;
   uint16_t out_port = kDropPort;  // set by the pipeline: a port index or kDropPort
   DropReason reason = DropReason::count_;
+  // Encryption: the decrypt stage marks what it did before the pipeline runs;
+  // encapsulation toward an encryption peer names the peer for the encrypt
+  // stage that runs after it.
+  uint8_t crypto = 0;      // kCryptoNone, kCryptoDecrypted or kCryptoDone (dropped or consumed)
+  uint8_t seal_kind = 0;   // kSealNone, kSealWireguard or kSealEsp
+  void* seal_peer = nullptr;
 };
+inline constexpr uint8_t kCryptoNone = 0, kCryptoDecrypted = 1, kCryptoDone = 2;
+inline constexpr uint8_t kSealNone = 0, kSealWireguard = 1, kSealEsp = 2;
 
 // Tunnel indices whose next hop must be resolved (worker -> control thread).
 using NeighborRequests = SpscRing<uint32_t, 256>;

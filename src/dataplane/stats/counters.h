@@ -29,6 +29,7 @@ struct alignas(64) WorkerCounters {
   Counter polls_idle, wakeups;
   Counter ct_created, ct_hits, ct_replies, dnat, rev_nat, snat, lb_new_flows, tcp_resets_sent, icmp_related;
   Counter policy_allowed, drop_events_lost;
+  Counter wg_encrypted, wg_decrypted, wg_keepalives_rx, esp_encrypted, esp_decrypted;
   std::array<Counter, kDropReasonCount> drops;
   std::array<Counter, kMaxPorts> port_rx, port_tx;
 

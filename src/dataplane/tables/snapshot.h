@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/core/net_headers.h"
+#include "dataplane/crypto/crypto_tables.h"
 #include "dataplane/tables/addr.h"
 #include "dataplane/tables/flat_map.h"
 #include "dataplane/tables/policy_table.h"
@@ -17,7 +18,9 @@
 
 namespace xdpmesh {
 
-enum class TunnelMode : uint8_t { vxlan, geneve };
+// native: no overlay, pod packets go to the node that hosts the destination
+// as they are (Cilium's routing-mode=native); still encrypted when configured.
+enum class TunnelMode : uint8_t { vxlan, geneve, native };
 enum class PortRole : uint8_t { uplink, pod };
 
 inline constexpr uint16_t kUplinkPort = 0;     // port index 0 is always the uplink
@@ -72,6 +75,9 @@ struct Snapshot {
   // CIDR (the router IP, published as CiliumInternalIP) so that remote nodes
   // tunnel the replies back to us; 0 = node_ip_be.
   uint32_t snat_ip_be = 0;
+
+  // Encryption toward other nodes; null: none configured.
+  std::shared_ptr<const CryptoTables> crypto;
 };
 
 }  // namespace xdpmesh

@@ -17,6 +17,7 @@ Worker::Worker(WorkerOptions opts, std::unique_ptr<Umem> umem, std::vector<std::
   for (auto& p : ports_) refill(*p);
   flows_->snat_slice = opts_.id;
   flows_->snat_slices = opts_.workers;
+  flows_->crypto.lane = opts_.id;
 }
 
 void Worker::reclaim_completions(XskPort& port) {
@@ -77,6 +78,7 @@ uint32_t Worker::poll_port(uint16_t port_index, const Snapshot& snap) {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO, no syscall: seconds are all conntrack needs
   flows_->now = static_cast<uint32_t>(ts.tv_sec);
+  flows_->now_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
   run_pipeline(snap, batch_, n, counters_, &neighbor_requests_, *flows_);
 
   for (uint32_t i = 0; i < n; ++i) {
