@@ -15,13 +15,14 @@ namespace xdpmesh {
 namespace json = boost::json;
 namespace asio = boost::asio;
 
-namespace {
 std::string read_boot_id() {
   std::ifstream in("/proc/sys/kernel/random/boot_id");
   std::string id;
   std::getline(in, id);
   return id;
 }
+
+namespace {
 
 // Largest MTU whose frames fit one XDP buffer (4 KiB page minus XDP headroom
 // and skb_shared_info) with our tunnel headers.
@@ -204,6 +205,7 @@ void Daemon::start_clustermesh() {
       o.wireguard_pub_key = wireguard_->public_key_base64();
       o.encryption_key = 255;  // Cilium's StaticEncryptKey
     }
+    if (ipsec_) o.encryption_key = ipsec_->outbound_spi();  // the node's current SPI
     std::vector<OwnEndpoint> eps;
     std::vector<std::pair<std::size_t, std::size_t>> where;  // own endpoint -> (pod, endpoint)
     for (std::size_t i = 0; i < cfg_.pods.size(); ++i)

@@ -26,11 +26,15 @@
 #include "control/policy/policy_directory.h"
 #include "control/publish/snapshot_builder.h"
 #include "control/services/service_manager.h"
+#include "control/ipsec/ipsec_manager.h"
 #include "control/wireguard/wg_device.h"
 #include "dataplane/tables/qsbr.h"
 #include "dataplane/worker/worker.h"
 
 namespace xdpmesh {
+
+// This boot's ID (the node record's BootID; IPsec per-pair keys hash it).
+std::string read_boot_id();
 
 class Daemon {
  public:
@@ -130,7 +134,9 @@ class Daemon {
   std::chrono::steady_clock::time_point monitor_until_{};
   std::chrono::steady_clock::time_point last_slow_path_resolve_{};
   std::unique_ptr<WireguardDevice> wireguard_;
-  std::string wireguard_peers_fp_;  // tunnel endpoints looked up once already
+  std::string wireguard_peers_fp_;
+  std::unique_ptr<IpsecManager> ipsec_;
+  std::string ipsec_peers_fp_;  // tunnel endpoints looked up once already
 };
 
 }  // namespace xdpmesh

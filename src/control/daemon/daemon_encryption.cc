@@ -18,6 +18,16 @@ void Daemon::start_encryption() {
     o.persistent_keepalive_s = e.persistent_keepalive;
     o.cookie_threshold_per_s = e.cookie_threshold_per_s;
     wireguard_ = std::make_unique<WireguardDevice>(io_, *qsbr_, o);
+  } else if (e.mode == EncryptionMode::ipsec) {
+    IpsecOptions o;
+    o.key_file = e.ipsec_key_file;
+    o.local_ip = facts_.node_ip;
+    o.local_boot_id = read_boot_id();
+    o.lanes = cfg_.queues;
+    o.outbound_delay = std::chrono::milliseconds(e.ipsec_outbound_delay_ms);
+    o.rotation_duration = std::chrono::seconds(e.ipsec_key_rotation_duration);
+    o.poll_interval = std::chrono::milliseconds(e.ipsec_poll_interval_ms);
+    ipsec_ = std::make_unique<IpsecManager>(io_, *qsbr_, o);
   }
 }
 
@@ -51,6 +61,22 @@ void Daemon::refresh_encryption(Snapshot& snap) {
     }
     wireguard_->fill_tables(*t);
   }
+  if (ipsec_) {
+    // Every node is an IPsec peer (Cilium encrypts to all nodes); its key
+    // is derived from the global key, both node IPs and both boot IDs.
+    std::vector<IpsecPeerSpec> specs;
+    std::string fp;
+    for (const auto& [key, n] : mesh_.nodes()) {
+      if (!n.ip.be) continue;
+      specs.push_back(IpsecPeerSpec{n.cluster + "/" + n.name, n.ip, n.boot_id});
+      fp += specs.back().name + "|" + format_ip4(n.ip) + "|" + n.boot_id + ";";
+    }
+    if (fp != ipsec_peers_fp_) {
+      ipsec_->set_peers(specs);
+      ipsec_peers_fp_ = fp;
+    }
+    ipsec_->fill_tables(*t);
+  }
   snap.crypto = std::move(t);
 }
 
@@ -61,6 +87,7 @@ json::object Daemon::encrypt_status(const json::object&) {
   o["strict"] = e.strict;
   o["overhead_bytes"] = e.overhead();
   if (wireguard_) o["wireguard"] = wireguard_->status_json();
+  if (ipsec_) o["ipsec"] = ipsec_->status_json();
   return o;
 }
 
