@@ -111,6 +111,11 @@ json::object Daemon::stats_json() {
     wo["tcp_resets_sent"] = c.tcp_resets_sent.get();
     wo["icmp_related"] = c.icmp_related.get();
     wo["policy_allowed"] = c.policy_allowed.get();
+    wo["wg_encrypted"] = c.wg_encrypted.get();
+    wo["wg_decrypted"] = c.wg_decrypted.get();
+    wo["wg_keepalives_rx"] = c.wg_keepalives_rx.get();
+    wo["esp_encrypted"] = c.esp_encrypted.get();
+    wo["esp_decrypted"] = c.esp_decrypted.get();
     wo["drop_events_lost"] = c.drop_events_lost.get();
     wo["slow_path_requests"] = c.slow_path_requests.get();
     wo["slow_path_full"] = c.slow_path_full.get();
