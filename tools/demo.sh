@@ -5,7 +5,7 @@
 # cluster is configured: each node allocates its pods' identities in its own
 # etcd, publishes itself there in Cilium's format, and learns the other cluster
 # from that cluster's etcd. Pods then talk through a VXLAN tunnel (or Geneve:
-# tools/demo.sh geneve); the demo shows clustermesh status, identities, the
+# tools/demo.sh geneve), encrypted with WireGuard; the demo shows clustermesh status, identities, the
 # ipcache, traffic, a global service balanced over both clusters (service
 # list, explain, ct list) and `xdpmeshctl status`, then cleans up.
 # Needs root. Builds nothing: run after `meson setup build && ninja -C build`.
@@ -22,7 +22,7 @@ trap xm_cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { "$XM_BUILD/xdpmeshctl" --socket "$XM_WORK/$1.sock" "${@:2}"; }
 
-step "topology: cluster alpha node-a (192.168.50.1) <-wire-> cluster beta node-b (192.168.50.2), $MODE overlay"
+step "topology: cluster alpha node-a (192.168.50.1) <-wire-> cluster beta node-b (192.168.50.2), $MODE overlay inside WireGuard"
 xm_two_clusters "$MODE"
 echo "pods: a1 10.1.1.2  a2 10.1.1.3  on node-a;  b1 10.1.2.2  b2 10.1.2.3  on node-b"
 echo "etcd of alpha: https://192.168.50.1:$XM_ETCD_PORT (pid $XM_ETCD_A_PID), of beta: https://192.168.50.2:$XM_ETCD_PORT"
@@ -39,6 +39,13 @@ services:
     ports: [{name: http, port: 80, protocol: TCP, target_port: 8080}, {name: dns, port: 80, protocol: UDP, target_port: 8080}]
     selector: {app: web}
     global: true
+YAML
+  # WireGuard between the nodes: each creates its key (mode 0600) and
+  # publishes the public key in its node record; the other learns it there.
+  cat >>"$XM_WORK/$n.yaml" <<YAML
+encryption:
+  type: wireguard
+  wireguard: {private_key_file: $XM_WORK/$n.wg.key}
 YAML
 done
 
@@ -84,6 +91,8 @@ step "xdpmeshctl explain --src 10.1.1.3 --dst 10.96.0.10 --dport 80 --proto tcp 
 ctl node-a explain --src 10.1.1.3 --dst 10.96.0.10 --dport 80 --proto tcp
 step "xdpmeshctl ct list --flow 10.96.0.10 --limit 5 on node-a"
 ctl node-a ct list --flow 10.96.0.10 --limit 5
+step "xdpmeshctl encrypt status on node-a (WireGuard key learnt from beta's node record)"
+ctl node-a encrypt status
 
 for n in node-a node-b; do
   step "xdpmeshctl status on $n"

@@ -153,7 +153,6 @@ std::vector<std::string> WireguardDevice::set_peers(const std::vector<WireguardP
         e.ip_be = ps.spec.node_ip.be;
         e.port_be = htons(ps.spec.port);
         ps.dp->set_endpoint(e);
-        tables_dirty_ = true;
       }
       ++it;
       continue;
@@ -163,7 +162,6 @@ std::vector<std::string> WireguardDevice::set_peers(const std::vector<WireguardP
       if (wg::Keypair* kp = slot->exchange(nullptr)) retire(kp);
     retired_peers_.push_back(std::move(ps.dp));
     it = peers_.erase(it);
-    tables_dirty_ = true;
   }
   for (const auto& [name, spec] : wanted) {
     if (peers_.count(name)) continue;
@@ -182,8 +180,10 @@ std::vector<std::string> WireguardDevice::set_peers(const std::vector<WireguardP
       spdlog::warn("wireguard: peer {}: public key is a low-order point, refused", name);
       continue;
     }
+    // Start the session now: traffic to a new peer finds it ready instead
+    // of losing its first packets to the handshake.
+    ps->dp->wants_handshake.store(true, std::memory_order_relaxed);
     peers_.emplace(name, std::move(ps));
-    tables_dirty_ = true;
   }
   uint32_t id = 0;
   for (auto& [name, ps] : peers_) ps->dp->id = id++;

@@ -58,9 +58,6 @@ class WireguardDevice {
   std::vector<std::string> set_peers(const std::vector<WireguardPeerSpec>& specs);
   // Fills the WireGuard part of the workers' tables.
   void fill_tables(CryptoTables& t) const;
-  // True when the peer set changed since the last fill_tables (republish).
-  bool tables_dirty() const { return tables_dirty_; }
-  void clear_tables_dirty() { tables_dirty_ = false; }
 
   boost::json::object status_json() const;
 
@@ -119,7 +116,6 @@ class WireguardDevice {
   std::vector<std::unique_ptr<wg::Peer>> retired_peers_;
   crypto::ChaChaPoly chacha_;
   std::mt19937_64 rng_;
-  bool tables_dirty_ = true;
   uint64_t load_window_start_ns_ = 0, load_window_count_ = 0, under_load_until_ns_ = 0;
 
   struct Stats {
