@@ -1,6 +1,7 @@
 // The daemon's encryption wiring: which nodes are peers (node records with a
 // WireGuard key, or config), the workers' crypto tables, and the API.
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 
 #include "control/daemon/daemon.h"
 
@@ -10,6 +11,11 @@ namespace json = boost::json;
 
 void Daemon::start_encryption() {
   const EncryptionConfig& e = cfg_.encryption;
+  if (e.mode != EncryptionMode::none) {
+    // A core file would hold the private key and the session keys.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+      spdlog::info("encryption: core dumps of xdpmeshd disabled (they would contain keys)");
+  }
   if (e.mode == EncryptionMode::wireguard) {
     WireguardOptions o;
     o.private_key_file = e.wireguard_private_key_file;
