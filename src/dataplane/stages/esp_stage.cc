@@ -3,19 +3,13 @@
 #include <cstring>
 
 #include "dataplane/core/net_headers.h"
+#include "dataplane/stages/crypto_frames.h"
 
 namespace xdpmesh {
 namespace {
 
 using namespace net;
 constexpr uint32_t kEth = sizeof(EthHdr);
-
-inline void fail(WorkerCounters& c, Packet& p, DropReason r) {
-  p.out_port = kDropPort;
-  p.reason = r;
-  p.crypto = kCryptoDone;
-  c.drop(r);
-}
 
 DropReason reason_of(crypto::EspStatus s, esp::NodeSas* sas) {
   using crypto::EspStatus;
@@ -59,7 +53,7 @@ void esp_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet*
     uint8_t* outer = p.data + kEth;
     crypto::EspPeek peek;
     if (!crypto::esp_peek(outer, p.len - kEth, peek)) {
-      fail(c, p, DropReason::esp_malformed);
+      crypto_drop(c, p, DropReason::esp_malformed);
       continue;
     }
     esp::NodeSas* const* found = ct.esp_peers.find(Ip4{peek.saddr_be});
@@ -67,7 +61,7 @@ void esp_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet*
     crypto::EspInboundSa* sa = sas ? sas->inbound(peek.spi) : nullptr;
     if (!sa) {
       if (sas) sas->unknown_spi.fetch_add(1, std::memory_order_relaxed);
-      fail(c, p, DropReason::esp_unknown_spi);
+      crypto_drop(c, p, DropReason::esp_unknown_spi);
       continue;
     }
     crypto::EspResult r;
@@ -78,23 +72,13 @@ void esp_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet*
         p.crypto = kCryptoDone;
         continue;
       }
-      fail(c, p, reason_of(st, sas));
+      crypto_drop(c, p, reason_of(st, sas));
       continue;
     }
     sas->rx_packets.fetch_add(1, std::memory_order_relaxed);
     sas->rx_bytes.fetch_add(p.len - kEth, std::memory_order_relaxed);
     sas->last_rx_ns.store(now, std::memory_order_relaxed);
-    // The inner packet becomes the frame, under the outer frame's addresses.
-    uint8_t* eth = r.l3 - kEth;
-    std::memmove(eth, p.data, 12);
-    const uint16_t type_be = hton16((r.l3[0] >> 4) == 6 ? kEthIpv6 : kEthIpv4);
-    std::memcpy(eth + 12, &type_be, 2);
-    const uint32_t shift = static_cast<uint32_t>(eth - p.data);
-    p.tailroom += p.len - shift - (kEth + r.len);
-    p.headroom += shift;
-    p.data = eth;
-    p.len = kEth + r.len;
-    p.crypto = kCryptoDecrypted;
+    become_inner_frame(p, r.l3, r.len);
     c.esp_decrypted.add();
   }
 }
@@ -107,11 +91,11 @@ void esp_seal_batch(const Snapshot&, WorkerCounters& c, FlowState& fs, Packet** 
     crypto::EspOutboundSa* sa = sas->out.load(std::memory_order_acquire);
     if (!sa) {
       sas->no_sa.fetch_add(1, std::memory_order_relaxed);
-      fail(c, p, DropReason::esp_no_sa);
+      crypto_drop(c, p, DropReason::esp_no_sa);
       continue;
     }
     if (p.headroom < crypto::kEspHeadroom || p.tailroom < crypto::kEspMaxTrailer) {
-      fail(c, p, DropReason::encrypt_failed);
+      crypto_drop(c, p, DropReason::encrypt_failed);
       continue;
     }
     uint8_t macs[12];
@@ -119,7 +103,7 @@ void esp_seal_batch(const Snapshot&, WorkerCounters& c, FlowState& fs, Packet** 
     crypto::EspResult r;
     const crypto::EspStatus st = sa->encrypt(fs.crypto.lane, p.data + kEth, p.len - kEth, r);
     if (st != crypto::EspStatus::ok) {
-      fail(c, p, reason_of(st, sas));
+      crypto_drop(c, p, reason_of(st, sas));
       continue;
     }
     uint8_t* eth = r.l3 - kEth;

@@ -5,6 +5,7 @@
 
 #include "dataplane/core/checksum.h"
 #include "dataplane/core/net_headers.h"
+#include "dataplane/stages/crypto_frames.h"
 
 namespace xdpmesh {
 namespace {
@@ -29,15 +30,8 @@ inline void nonce_of(uint64_t counter, uint8_t nonce[12]) {
   std::memcpy(nonce + 4, &counter, 8);  // little-endian, as the whitepaper says
 }
 
-inline void fail(WorkerCounters& c, Packet& p, DropReason r) {
-  p.out_port = kDropPort;
-  p.reason = r;
-  p.crypto = kCryptoDone;
-  c.drop(r);
-}
-
 inline void peer_fail(WorkerCounters& c, Packet& p, wg::Peer* peer, DropReason r, wg::PeerError e) {
-  fail(c, p, r);
+  crypto_drop(c, p, r);
   if (peer) peer->count(e);
 }
 
@@ -104,24 +98,24 @@ void wireguard_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, P
     const uint32_t hl = (ip->ver_ihl & 0x0f) * 4u;
     const uint32_t tot = load_be16(&ip->tot_len);
     if (!csum::ipv4_header_valid(ip, hl) || tot < hl + sizeof(UdpHdr) || kEth + tot > p.len) {
-      fail(c, p, DropReason::wg_malformed);
+      crypto_drop(c, p, DropReason::wg_malformed);
       continue;
     }
     uint8_t* udp = p.data + kEth + hl;
     const uint32_t udp_len = load_be16(udp + 4);
     if (udp_len < sizeof(UdpHdr) || udp_len > tot - hl) {
-      fail(c, p, DropReason::wg_malformed);
+      crypto_drop(c, p, DropReason::wg_malformed);
       continue;
     }
     uint8_t* msg = udp + sizeof(UdpHdr);
     const uint32_t msg_len = udp_len - sizeof(UdpHdr);
     if (msg_len < wg::kDataHeaderLen + wg::kTagLen || msg[0] != 4 || (msg[1] | msg[2] | msg[3])) {
-      fail(c, p, DropReason::wg_malformed);
+      crypto_drop(c, p, DropReason::wg_malformed);
       continue;
     }
     wg::Keypair* kp = ct.wg_index->find(load_le32(msg + 4));
     if (!kp) {
-      fail(c, p, DropReason::wg_unknown_index);
+      crypto_drop(c, p, DropReason::wg_unknown_index);
       continue;
     }
     const uint64_t counter = load_le64(msg + 8);
@@ -189,36 +183,24 @@ void wireguard_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, P
     }
     peer.last_rx_data_ns.store(now, std::memory_order_relaxed);
     uint32_t inner_len;
-    uint16_t type;
+    const bool v6 = (inner[0] >> 4) == 6;
     if ((inner[0] >> 4) == 4 && plain >= sizeof(Ipv4Hdr)) {
       inner_len = load_be16(inner + 2);
-      type = kEthIpv4;
-    } else if ((inner[0] >> 4) == 6 && plain >= sizeof(Ipv6Hdr)) {
+    } else if (v6 && plain >= sizeof(Ipv6Hdr)) {
       inner_len = sizeof(Ipv6Hdr) + load_be16(inner + 4);
-      type = kEthIpv6;
     } else {
       peer_fail(c, p, &peer, DropReason::wg_malformed, wg::PeerError::malformed_inner);
       continue;
     }
-    if (inner_len > plain || inner_len < (type == kEthIpv4 ? sizeof(Ipv4Hdr) : sizeof(Ipv6Hdr))) {
+    if (inner_len > plain || inner_len < (v6 ? sizeof(Ipv6Hdr) : sizeof(Ipv4Hdr))) {
       peer_fail(c, p, &peer, DropReason::wg_malformed, wg::PeerError::malformed_inner);
       continue;
     }
-    if (!source_allowed(s, peer, inner, type == kEthIpv6)) {
+    if (!source_allowed(s, peer, inner, v6)) {
       peer_fail(c, p, &peer, DropReason::wg_disallowed_source, wg::PeerError::disallowed_source);
       continue;
     }
-    // The inner packet becomes the frame, under the outer frame's addresses.
-    uint8_t* eth = inner - kEth;
-    std::memmove(eth, p.data, 12);
-    const uint16_t type_be = hton16(type);
-    std::memcpy(eth + 12, &type_be, 2);
-    const uint32_t shift = static_cast<uint32_t>(eth - p.data);
-    p.tailroom += p.len - shift - (kEth + inner_len);
-    p.headroom += shift;
-    p.data = eth;
-    p.len = kEth + inner_len;
-    p.crypto = kCryptoDecrypted;
+    become_inner_frame(p, inner, inner_len);
     c.wg_decrypted.add();
   }
 }
@@ -271,7 +253,7 @@ void wireguard_seal_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, P
     Packet& p = *job.p;
     auto* peer = static_cast<wg::Peer*>(p.seal_peer);
     if (!job.padded) {
-      fail(c, p, DropReason::encrypt_failed);
+      crypto_drop(c, p, DropReason::encrypt_failed);
       continue;
     }
     uint8_t macs[12];
