@@ -1,6 +1,7 @@
 #include "dataplane/crypto/esp_sa.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -100,6 +101,8 @@ EspOutboundSa::EspOutboundSa(uint32_t spi_, const uint8_t* key_salt, std::size_t
     : spi(spi_), src_be(src), dst_be(dst), rotate_after(rotate),
       aead_(make_lanes(key_salt, key_salt_len, lanes)) {
   std::memcpy(salt_, key_salt + key_salt_len - kEspSaltLen, kEspSaltLen);
+  if (RAND_bytes(reinterpret_cast<uint8_t*>(&iv_mask_), sizeof iv_mask_) != 1)
+    throw std::runtime_error("EspOutboundSa: no random bytes for the IV mask");
 }
 
 EspOutboundSa::~EspOutboundSa() { OPENSSL_cleanse(salt_, sizeof salt_); }
@@ -141,7 +144,10 @@ EspStatus EspOutboundSa::encrypt(unsigned lane, uint8_t* l3, uint32_t len, EspRe
   uint8_t* esp = l3 - kEspHdrLen - kEspIvLen;
   store_be32(esp, spi);
   store_be32(esp + 4, static_cast<uint32_t>(n));
-  store_be64(esp + 8, n);  // IV
+  // IV = sequence number XOR this SA instance's random mask: unique within the
+  // instance, and a rebuilt SA with the same derived key (restart, peer back)
+  // does not repeat a GCM nonce (the IV is explicit: receivers read it).
+  store_be64(esp + 8, n ^ iv_mask_);
 
   uint8_t aad[12], nonce[12];
   store_be32(aad, spi);

@@ -6,8 +6,9 @@
 // Wire format produced and accepted (all fields network order):
 //   outer IPv4 (20 bytes, no options produced; options accepted on input)
 //   SPI (4) | sequence number, low 32 bits (4)
-//   IV (8)            = the 64-bit sequence number, as Linux does: unique
-//                       per SA, which is all GCM needs from it (RFC 4106 §3.1)
+//   IV (8)            = the 64-bit sequence number XOR a random mask per SA
+//                       instance (as Linux seqiv): unique per SA, and a rebuilt
+//                       SA with the same key never repeats it (RFC 4106 §3.1)
 //   ciphertext        = inner IPv4/IPv6 packet | padding 1,2,3.. | pad length
 //                       | next header (4 = IPv4, 41 = IPv6); the padding only
 //                       aligns to 4 bytes (RFC 4106 §3.2: GCM needs no block)
@@ -130,6 +131,7 @@ struct EspOutboundSa {
  private:
   std::vector<AesGcm> aead_;  // one per lane
   uint8_t salt_[kEspSaltLen];
+  uint64_t iv_mask_ = 0;  // random per instance (RAND_bytes)
 };
 
 struct EspInboundSa {
