@@ -126,8 +126,17 @@ void IpsecManager::set_peers(const std::vector<IpsecPeerSpec>& specs) {
     ps->spec = *spec;
     ps->sas = std::make_unique<esp::NodeSas>();
     ps->sas->node_ip_be = spec->node_ip.be;
-    for (const auto& [spi, k] : keys_) install_inbound(*ps, k);
-    install_outbound(*ps, keys_.at(out_spi_));
+    try {
+      for (const auto& [spi, k] : keys_) install_inbound(*ps, k);
+      install_outbound(*ps, keys_.at(out_spi_));
+    } catch (const std::exception& e) {
+      // A record from another cluster (a missing or short BootID) cannot
+      // take the node down: that node gets no SAs and is logged.
+      spdlog::warn("ipsec: no SAs for {} ({}): {}", name, format_ip4(spec->node_ip), e.what());
+      for (auto& [spi, sa] : ps->in) retired_in_.push_back(std::move(sa));
+      for (auto& [spi, sa] : ps->out) retired_out_.push_back(std::move(sa));
+      continue;
+    }
     peers_.emplace(name, std::move(ps));
   }
 }
