@@ -357,6 +357,34 @@ TEST(EspPipeline, PeerPacketsDecryptAndReplaysForgeriesUnknownSpisAreCounted) {
   EXPECT_EQ(f.sas.bad_tag.load(), 1u);
 }
 
+TEST(EspPipeline, AnInnerSourceThatIsNotThePeersIsRefused) {
+  EspFixture f;
+  Bytes buf(2048, 0);
+  Bytes inner = vxlan_from_b("192.168.50.9");  // another node's address, under node-b's key
+  std::memcpy(&buf[100], inner.data(), inner.size());
+  crypto::EspResult r;
+  ASSERT_EQ(f.peer_out->encrypt(0, &buf[100], static_cast<uint32_t>(inner.size()), r), crypto::EspStatus::ok);
+  Bytes frame = PacketBuilder().eth(kNextHopMac, kUplinkMac, 0x0800).raw(Bytes(r.l3, r.l3 + r.len)).build();
+  EXPECT_EQ(f.h.run(frame, kUplinkPort).reason, DropReason::esp_disallowed_source);
+}
+
+TEST(EspPipeline, RebuiltSasNeverRepeatAnIv) {
+  EspFixture f;
+  auto iv_of = [](const Bytes& frame) { return Bytes(frame.begin() + 42, frame.begin() + 50); };
+  const Bytes first = f.h.run(pod_a1_udp_to_b(), 1).frame;
+  // The same derived key and a sequence restarting at 1 (a restart, a peer back).
+  auto again = std::make_unique<crypto::EspOutboundSa>(3, f.key_ab, 20, parse_ip4("192.168.50.1")->be,
+                                                       parse_ip4("192.168.50.2")->be);
+  f.sas.out = again.get();
+  const Bytes second = f.h.run(pod_a1_udp_to_b(), 1).frame;
+  EXPECT_EQ(be16(first, 40), be16(second, 40)) << "both sequence number 1";
+  EXPECT_NE(iv_of(first), iv_of(second));
+  Bytes outer(second.begin() + 14, second.end());
+  crypto::EspResult in;
+  EXPECT_EQ(f.peer_in->decrypt(0, outer.data(), static_cast<uint32_t>(outer.size()), in), crypto::EspStatus::ok);
+  f.sas.out = f.out.get();
+}
+
 TEST(EspPipeline, NoOutboundSaOrExhaustedSequenceIsACountedDrop) {
   EspFixture f;
   f.sas.out = nullptr;

@@ -47,6 +47,7 @@ namespace xdpmesh {
   X(esp_unknown_spi, "ESP packet with an SPI or source we have no SA for")              \
   X(esp_replay, "ESP sequence number already seen or behind the replay window")         \
   X(esp_bad_tag, "ESP packet failed authentication (AES-GCM ICV)")                      \
+  X(esp_disallowed_source, "decrypted ESP packet's source is not an address of the node whose key it used")  \
   X(esp_no_sa, "packet for an IPsec peer without an outbound SA")                       \
   X(esp_seq_exhausted, "outbound SA's sequence number exhausted (rotate the key)")      \
   X(unencrypted_from_peer, "tunnel traffic from an encryption peer that arrived unencrypted (strict mode)")  \

@@ -26,6 +26,23 @@ inline void become_inner_frame(Packet& p, uint8_t* l3, uint32_t len) {
   p.crypto = kCryptoDecrypted;
 }
 
+// The decrypted inner packet's source must be an address of the node whose
+// key authenticated it (WireGuard's cryptokey routing; the same rule for
+// ESP): that node's IP (tunnel traffic) or a prefix the ipcache places on
+// that node (native routing). Otherwise one node could speak for another.
+inline bool inner_source_is_node(const Snapshot& s, uint32_t node_ip_be, const uint8_t* inner, bool v6) {
+  const IpcacheEntry* e;
+  if (!v6) {
+    uint32_t src;
+    std::memcpy(&src, inner + 12, 4);
+    if (src == node_ip_be) return true;
+    e = s.ipcache4.lookup(Ip4{src});
+  } else {
+    e = s.ipcache6.lookup(Ip6::from(inner + 8));
+  }
+  return e && e->tunnel != kNoTunnel && e->tunnel < s.tunnels.size() && s.tunnels[e->tunnel].remote_ip_be == node_ip_be;
+}
+
 // A drop by an encryption stage: counted, and skipped by the pipeline.
 inline void crypto_drop(WorkerCounters& c, Packet& p, DropReason r) {
   p.out_port = kDropPort;

@@ -75,6 +75,11 @@ void esp_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, Packet*
       crypto_drop(c, p, reason_of(st, sas));
       continue;
     }
+    if (!inner_source_is_node(s, sas->node_ip_be, r.l3, (r.l3[0] >> 4) == 6)) {
+      sas->malformed.fetch_add(1, std::memory_order_relaxed);
+      crypto_drop(c, p, DropReason::esp_disallowed_source);
+      continue;
+    }
     sas->rx_packets.fetch_add(1, std::memory_order_relaxed);
     sas->rx_bytes.fetch_add(p.len - kEth, std::memory_order_relaxed);
     sas->last_rx_ns.store(now, std::memory_order_relaxed);

@@ -35,23 +35,6 @@ inline void peer_fail(WorkerCounters& c, Packet& p, wg::Peer* peer, DropReason r
   if (peer) peer->count(e);
 }
 
-// The inner packet's source must be an address of the peer (cryptokey
-// routing): its node IP (tunnel traffic) or a prefix the ipcache places on
-// that node (native routing).
-bool source_allowed(const Snapshot& s, const wg::Peer& peer, const uint8_t* inner, bool v6) {
-  const IpcacheEntry* e;
-  if (!v6) {
-    uint32_t src;
-    std::memcpy(&src, inner + 12, 4);
-    if (src == peer.node_ip_be) return true;
-    e = s.ipcache4.lookup(Ip4{src});
-  } else {
-    e = s.ipcache6.lookup(Ip6::from(inner + 8));
-  }
-  return e && e->tunnel != kNoTunnel && e->tunnel < s.tunnels.size() &&
-         s.tunnels[e->tunnel].remote_ip_be == peer.node_ip_be;
-}
-
 struct OpenJob {
   Packet* p;
   wg::Keypair* kp;
@@ -196,7 +179,7 @@ void wireguard_open_batch(const Snapshot& s, WorkerCounters& c, FlowState& fs, P
       peer_fail(c, p, &peer, DropReason::wg_malformed, wg::PeerError::malformed_inner);
       continue;
     }
-    if (!source_allowed(s, peer, inner, v6)) {
+    if (!inner_source_is_node(s, peer.node_ip_be, inner, v6)) {
       peer_fail(c, p, &peer, DropReason::wg_disallowed_source, wg::PeerError::disallowed_source);
       continue;
     }
