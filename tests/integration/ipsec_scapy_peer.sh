@@ -95,11 +95,15 @@ received() {  # sets got: waits for the listener (not in a subshell: it is this 
   got=$(tail -1 "$XM_WORK/listen.out")
 }
 esp_stat() { stat_of node-a "$1"; }
+wait_sniffing() {  # wait_sniffing FILE: until scapy's capture runs (at most 20 s)
+  for _ in $(seq 200); do grep -q '^sniffing' "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
 
 # 1. xdpmesh encrypts, scapy decrypts (the first datagram may wait for ARP).
-peer 3 receive --count 5 --timeout 15 >"$XM_WORK/rx1.json" &
+peer 3 receive --count 5 --timeout 25 >"$XM_WORK/rx1.json" &
 rx=$!
-sleep 1
+wait_sniffing "$XM_WORK/rx1.json"
 pod_send 6 hello
 wait $rx
 cat "$XM_WORK/rx1.json" | sed 's/^/  scapy: /'
@@ -136,9 +140,9 @@ received
 check "a peer that switched to SPI 4 first is understood ($got/3)" test "$got" = 3
 sleep 1.5
 check "outbound switched to SPI 4 after the delay" test "$(ctl node-a encrypt status -o json | json ipsec.outbound_spi)" = 4
-peer 4 receive --count 3 --timeout 10 >"$XM_WORK/rx4.json" &
+peer 4 receive --count 3 --timeout 25 >"$XM_WORK/rx4.json" &
 rx=$!
-sleep 1
+wait_sniffing "$XM_WORK/rx4.json"
 pod_send 3 rotated
 wait $rx
 check "scapy decrypts our SPI 4 packets" test "$(grep -c '"payload": "rotated-' "$XM_WORK/rx4.json" || true)" = 3

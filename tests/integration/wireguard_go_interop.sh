@@ -165,12 +165,13 @@ for n in range(4, 32, 3):  # shorter than header + tag
     s.sendto(bytes([4, 0, 0, 0]) + os.urandom(n - 4), dst)
 PY
 # Replay: sniff one data message wireguard-go sends us, then send the frame again.
-xm_ns node-w /usr/bin/python3 - $NODE_A <<'PY' &
+xm_ns node-w /usr/bin/python3 - $NODE_A >"$XM_WORK/replay.out" <<'PY' &
 import socket, sys, time
 node_a = sys.argv[1]
 r = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL: outgoing frames too
 r.bind(("wire0", 0x0003))
 r.settimeout(10)
+print("ready", flush=True)
 deadline = time.time() + 10
 while time.time() < deadline:
     f, addr = r.recvfrom(4096)
@@ -184,7 +185,7 @@ while time.time() < deadline:
     break
 PY
 sniffer=$!
-sleep 0.3
+for _ in $(seq 200); do grep -q ready "$XM_WORK/replay.out" 2>/dev/null && break; sleep 0.1; done
 xm_ns node-w ping -c 3 -i 0.2 -W 2 -q 10.72.1.2 >/dev/null || true
 wait $sniffer || true
 sleep 0.3

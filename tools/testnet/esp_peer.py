@@ -45,7 +45,10 @@ def sa_for(args, encrypting_src, encrypting_dst, src_boot, dst_boot):
 def receive(args):
     # Packets the xdpmesh node encrypted: src = remote (xdpmesh), dst = local (us).
     sa = sa_for(args, args.remote, args.local, args.remote_boot, args.local_boot)
+    # "sniffing" once the capture runs: the test sends only after it (scapy
+    # takes a second or more to start on a busy machine).
     pkts = sniff(iface=args.iface, count=args.count, timeout=args.timeout,
+                 started_callback=lambda: print("sniffing", flush=True),
                  lfilter=lambda p: IP in p and p[IP].proto == 50 and p[IP].src == args.remote)
     for p in pkts:
         ip = p[IP]
